@@ -1,0 +1,134 @@
+"""The delivery port and the rendering of queued replies into platform-neutral messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from models.reply import Reply
+from templates import catalog
+
+
+@dataclass(frozen=True)
+class RenderedButton:
+    """A button with its label in the recipient's language."""
+
+    text: str
+    data: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """A message ready for a platform: text, buttons, keyboard, attachment."""
+
+    text: str
+    buttons: tuple[tuple[RenderedButton, ...], ...] = ()
+    keyboard: str | None = None
+    keyboard_label: str | None = None
+    attachment: dict | None = None
+    edit_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedMenu:
+    """A command menu: (command, description) pairs in one language."""
+
+    locale: str
+    commands: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+class DeliveryError(Exception):
+    """A send that failed, with what the platform said about trying again.
+
+    Attributes:
+        retry_after: seconds the platform asked us to wait (HTTP 429).
+        permanent: retrying cannot help (a malformed request).
+        blocked: the person blocked the bot or left; stop writing to them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        blocked: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+        self.blocked = blocked
+
+
+class Messenger(Protocol):
+    """A platform's outgoing side, as the outbox worker sees it.
+
+    Implementations raise DeliveryError for every failure the worker should understand; any
+    other exception is treated as a network fault and retried with backoff.
+    """
+
+    platform: str
+
+    async def send(self, chat_id: str, message: RenderedMessage) -> str | None:
+        """Send a message; return the platform's message id."""
+        ...
+
+    async def edit(self, chat_id: str, message: RenderedMessage) -> None:
+        """Replace the text and buttons of ``message.edit_message_id``."""
+        ...
+
+    async def set_commands(self, chat_id: str, menu: RenderedMenu) -> None:
+        """Show a command menu in one chat."""
+        ...
+
+
+def render_reply(reply: Reply, locale: str) -> RenderedMessage:
+    """Render a reply's template, buttons and keyboard in ``locale``."""
+    cat = catalog()
+    text = cat.render(reply.template, locale, **reply.context)
+    buttons = tuple(
+        tuple(
+            RenderedButton(cat.render(b.label, locale, **b.context), data=b.data, url=b.url)
+            for b in row
+        )
+        for row in reply.buttons
+    )
+    keyboard = reply.keyboard.value if reply.keyboard else None
+    label = cat.render("bind.share_button", locale) if keyboard == "request_contact" else None
+    attachment = None
+    if reply.attachment is not None:
+        attachment = {k: v for k, v in vars(reply.attachment).items() if v is not None}
+    return RenderedMessage(
+        text=text,
+        buttons=buttons,
+        keyboard=keyboard,
+        keyboard_label=label,
+        attachment=attachment,
+        edit_message_id=reply.edit_message_id,
+    )
+
+
+def render_menu(commands: list[str], locale: str) -> RenderedMenu:
+    """Render a command menu's descriptions in ``locale``."""
+    cat = catalog()
+    return RenderedMenu(
+        locale=locale, commands=tuple((c, cat.render(f"command.{c}", locale)) for c in commands)
+    )
+
+
+def split_text(text: str, limit: int = 4096) -> list[str]:
+    """Split text into parts of at most ``limit`` characters, at line breaks where possible."""
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut <= limit // 2:
+            cut = limit
+        parts.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    if rest:
+        parts.append(rest)
+    return parts

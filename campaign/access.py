@@ -1,0 +1,104 @@
+"""Who may do what: roles come from the roster and the organization tree, never from input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.org import Member, Org, Role, RoleGrant
+
+
+class Action(StrEnum):
+    """Things a person may ask the bot to do."""
+
+    PLEDGE = "pledge"
+    MINE = "mine"
+    REPORT = "report"
+    REVIEW = "review"
+    BIND_GROUP = "bindgroup"
+    EVALUATE = "evaluate"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One role over one organization, with that organization's materialized path."""
+
+    role: Role
+    org_id: int
+    org_path: str
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A bound person with their grants, as every campaign function receives them."""
+
+    member_id: int
+    org_id: int
+    org_path: str
+    name: str
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+
+    def has(self, role: Role) -> bool:
+        """Tell whether the person holds ``role`` anywhere."""
+        return any(g.role is role for g in self.grants)
+
+    def orgs_with(self, role: Role) -> list[int]:
+        """Return the organizations over which the person holds ``role``."""
+        return [g.org_id for g in self.grants if g.role is role]
+
+    def is_secretary_of(self, org_id: int) -> bool:
+        """Tell whether the person is secretary of that very organization."""
+        return any(g.role is Role.SECRETARY and g.org_id == org_id for g in self.grants)
+
+    def is_office_over(self, org_path: str) -> bool:
+        """Tell whether the person is the campaign office of that organization or above it."""
+        return any(g.role is Role.OFFICE and org_path.startswith(g.org_path) for g in self.grants)
+
+    def reviews_children_of(self, parent_id: int | None) -> bool:
+        """Tell whether the person reviews the organizations directly below ``parent_id``."""
+        return parent_id is not None and any(
+            g.role is Role.REVIEWER and g.org_id == parent_id for g in self.grants
+        )
+
+    def may(self, action: Action) -> bool:
+        """Tell whether any of the person's roles allows ``action`` at all (for menus)."""
+        return action in allowed_actions(self)
+
+
+def allowed_actions(actor: Actor | None) -> list[Action]:
+    """Return the actions a person's roles allow, in menu order."""
+    if actor is None:
+        return []
+    out = [Action.PLEDGE, Action.MINE, Action.REPORT]
+    if actor.has(Role.SECRETARY) or actor.has(Role.REVIEWER) or actor.has(Role.OFFICE):
+        out.append(Action.REVIEW)
+    if actor.has(Role.SECRETARY) or actor.has(Role.OFFICE):
+        out.append(Action.BIND_GROUP)
+    if actor.has(Role.EVALUATOR):
+        out.append(Action.EVALUATE)
+    return out
+
+
+async def load_actor(session: AsyncSession, member_id: int) -> Actor | None:
+    """Load a member and their grants, or None if they are unknown or inactive."""
+    member = await session.get(Member, member_id)
+    if member is None or not member.active:
+        return None
+    org = await session.get(Org, member.org_id)
+    rows = (
+        await session.exec(
+            select(RoleGrant.role, RoleGrant.org_id, Org.path)
+            .join(Org, col(Org.id) == RoleGrant.org_id)
+            .where(RoleGrant.member_id == member_id)
+        )
+    ).all()
+    return Actor(
+        member_id=member_id,
+        org_id=member.org_id,
+        org_path=org.path if org else "",
+        name=member.name,
+        grants=tuple(Grant(Role(role), org_id, path) for role, org_id, path in rows),
+    )

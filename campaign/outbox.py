@@ -1,0 +1,89 @@
+"""Queue messages in the outbox, inside the transaction of the change that causes them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.base import utcnow
+from models.dialog import Outbox, Priority
+from models.org import Account
+from models.reply import CommandMenu, Reply
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    platform: str,
+    chat_id: str,
+    reply: Reply | CommandMenu,
+    locale: str,
+    key: str | None = None,
+    priority: int = Priority.NOTICE,
+    not_before: datetime | None = None,
+) -> int | None:
+    """Queue one message; with ``key``, a second message for the same cause is never queued.
+
+    Returns:
+        The outbox row id, or None when a row with the same key already exists.
+    """
+    if isinstance(reply, CommandMenu):
+        kind = "commands"
+    elif reply.edit_message_id:
+        kind = "edit"
+    else:
+        kind = "message"
+    payload = {"locale": locale, **reply.to_payload()}
+    values = {
+        "dedup_key": key,
+        "platform": platform,
+        "chat_id": chat_id,
+        "kind": kind,
+        "payload": payload,
+        "priority": priority,
+        "status": "pending",
+        "attempts": 0,
+        "not_before": not_before or utcnow(),
+        "created_at": utcnow(),
+    }
+    dialect = session.bind.dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(Outbox).values(**values)
+    if key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
+    result = await session.exec(stmt.returning(Outbox.id))
+    return result.scalar_one_or_none()
+
+
+async def notify_member(
+    session: AsyncSession,
+    member_id: int,
+    reply: Reply,
+    *,
+    key: str | None = None,
+    priority: int = Priority.NOTICE,
+) -> list[int]:
+    """Queue a message to every active account of a member, in each account's language."""
+    accounts = (
+        await session.exec(
+            select(Account).where(Account.member_id == member_id, Account.active == True)  # noqa: E712
+        )
+    ).all()
+    ids = []
+    for acc in accounts:
+        row_id = await enqueue(
+            session,
+            platform=acc.platform,
+            chat_id=acc.chat_id,
+            reply=reply,
+            locale=acc.locale,
+            key=f"{key}:{acc.platform}:{acc.chat_id}" if key else None,
+            priority=priority,
+        )
+        if row_id is not None:
+            ids.append(row_id)
+    return ids

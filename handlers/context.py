@@ -1,0 +1,83 @@
+"""The context a handler works in: one transaction, one sender, their roles and dialog state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from campaign.access import Actor
+from handlers.callbacks import CallbackCodec, CallbackData
+from handlers.events import ChatType, Event, Sender
+from models.org import Account
+from models.reply import Button, Reply
+
+
+@dataclass
+class State:
+    """A person's place in a dialog: which dialog, which step, and its data (JSON-friendly)."""
+
+    dialog: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def snapshot(self) -> tuple:
+        """Return a comparable copy, to tell whether a handler changed anything."""
+        import json
+
+        return (self.dialog, self.step, json.dumps(self.data, sort_keys=True, default=str))
+
+    def enter(self, dialog: str, step: str, **data: Any) -> None:
+        """Start a dialog at a step, keeping keys that outlive dialogs (such as the locale)."""
+        keep = {k: v for k, v in self.data.items() if k.startswith("_")}
+        self.dialog, self.step, self.data = dialog, step, {**keep, **data}
+
+    def clear(self) -> None:
+        """Leave any dialog, keeping keys that outlive dialogs."""
+        self.enter(None, None)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """Deployment facts handlers need: the bot's public name for links, the default locale."""
+
+    bot_username: str | None = None
+    default_locale: str = "zh_CN"
+
+
+@dataclass
+class Ctx:
+    """Everything one handler call may use. Valid only inside that call's transaction."""
+
+    session: AsyncSession
+    event: Event
+    locale: str
+    now: datetime
+    codec: CallbackCodec
+    config: CoreConfig
+    state: State
+    account: Account | None = None
+    actor: Actor | None = None
+    extra_outbox: list[int] = field(default_factory=list)
+    #: commands this deployment has; menus and /help list only these
+    commands: frozenset[str] = frozenset()
+
+    @property
+    def sender(self) -> Sender:
+        """Return who sent the event."""
+        return self.event.sender
+
+    @property
+    def in_group(self) -> bool:
+        """Tell whether the event came from a group chat."""
+        return self.sender.chat_type is ChatType.GROUP
+
+    def reply(self, template: str, **context: Any) -> Reply:
+        """Return a plain reply to the sender."""
+        return Reply(template, context)
+
+    def button(self, label: str, cb: CallbackData, **context: Any) -> Button:
+        """Return an inline button carrying typed callback data."""
+        return Button(label, data=self.codec.encode(cb), context=context)

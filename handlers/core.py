@@ -1,0 +1,235 @@
+"""The platform-neutral core: one event in, one transaction, replies queued in the outbox.
+
+For each event the core, in one write transaction: records the update id (a redelivered
+update is recognised and has no second effect), loads the sender's account, roles and dialog
+state, runs the handler inside a savepoint, writes the dialog state back with a version check,
+and queues the replies in the outbox. A domain error rolls back the handler's writes and
+queues the error's message instead; an unexpected error is logged with its traceback and the
+person gets a plain apology. Adapters then deliver the queued rows at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from campaign import outbox
+from campaign.access import load_actor
+from campaign.db import Store
+from campaign.identity import account_for
+from handlers.callbacks import CallbackCodec
+from handlers.context import CoreConfig, Ctx, State
+from handlers.events import ButtonPressed, Event
+from handlers.router import Router
+from models.base import utcnow
+from models.dialog import DialogState, Priority, ProcessedUpdate
+from models.errors import DomainError
+from models.reply import Reply
+from templates import catalog, normalize_locale
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 5
+
+
+class StaleDialog(Exception):
+    """Another update for the same person changed the dialog first; the event is retried."""
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What the core did with one event.
+
+    Attributes:
+        outbox_ids: rows queued for the sender (and others), to deliver now.
+        toast: the rendered answer to a pressed button, if any.
+        duplicate: the update had been handled before; nothing was done.
+    """
+
+    outbox_ids: tuple[int, ...] = ()
+    toast: str | None = None
+    duplicate: bool = False
+
+
+class Core:
+    """Handle events from any platform with the same handlers."""
+
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        codec: CallbackCodec,
+        *,
+        config: CoreConfig | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.codec = codec
+        self.config = config or CoreConfig()
+        self.clock = clock
+        self._locks: OrderedDict[tuple[str, str, str], asyncio.Lock] = OrderedDict()
+
+    def _lock_for(self, key: tuple[str, str, str]) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+            while len(self._locks) > 10_000:
+                oldest, old = next(iter(self._locks.items()))
+                if old.locked():
+                    break
+                del self._locks[oldest]
+        self._locks.move_to_end(key)
+        return lock
+
+    async def handle(self, event: Event) -> Handled:
+        """Handle one event; safe to call again with the same update id."""
+        s = event.sender
+        async with self._lock_for((s.platform, s.chat_id, s.user_id)):
+            for attempt in range(MAX_RETRIES):
+                try:
+                    return await self._handle_once(event)
+                except StaleDialog:
+                    log.info("dialog changed concurrently, retrying (%d)", attempt + 1)
+            raise RuntimeError("dialog kept changing; gave up")
+
+    async def _handle_once(self, event: Event) -> Handled:
+        s = event.sender
+        async with self.store.write() as session:
+            if event.update_id is not None and not await self._mark_processed(session, event):
+                return Handled(duplicate=True)
+            row = (
+                await session.exec(
+                    select(DialogState).where(
+                        DialogState.platform == s.platform,
+                        DialogState.chat_id == s.chat_id,
+                        DialogState.user_id == s.user_id,
+                    )
+                )
+            ).first()
+            state = State(row.dialog, row.step, dict(row.data or {})) if row else State()
+            before = state.snapshot()
+            account = await account_for(session, s.platform, s.user_id)
+            actor = None
+            if account is not None and account.active:
+                actor = await load_actor(session, account.member_id)
+            locale = (
+                account.locale
+                if account is not None
+                else state.data.get("_locale") or normalize_locale(s.language)
+            )
+            ctx = Ctx(
+                session=session,
+                event=event,
+                locale=locale,
+                now=self.clock(),
+                codec=self.codec,
+                config=self.config,
+                state=state,
+                account=account,
+                actor=actor,
+                commands=frozenset(self.router.commands),
+            )
+            replies = await self._run(ctx, session)
+            if ctx.state.snapshot() != before:
+                await self._save_state(session, s, row, ctx.state)
+            return await self._queue(session, event, ctx, replies)
+
+    async def _run(self, ctx: Ctx, session: AsyncSession) -> list[Reply]:
+        # A button gets its answer as the toast of the pressed button; anything else as a message.
+        toast = isinstance(ctx.event, ButtonPressed)
+        saved = copy.deepcopy(ctx.state)
+        try:
+            async with session.begin_nested():
+                return await self.router.route(ctx)
+        except DomainError as exc:
+            ctx.state = saved
+            return [Reply(exc.key, exc.context, toast=toast)]
+        except StaleDialog:
+            raise
+        except Exception:
+            log.exception("handler failed for %r", ctx.event)
+            ctx.state = saved
+            return [Reply("error.unexpected", toast=toast)]
+
+    async def _mark_processed(self, session: AsyncSession, event: Event) -> bool:
+        try:
+            async with session.begin_nested():
+                await session.exec(
+                    insert(ProcessedUpdate).values(
+                        platform=event.sender.platform,
+                        update_id=str(event.update_id),
+                        at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def _save_state(
+        self, session: AsyncSession, s, row: DialogState | None, state: State
+    ) -> None:
+        values = {
+            "dialog": state.dialog,
+            "step": state.step,
+            "data": state.data,
+            "updated_at": utcnow(),
+        }
+        if row is None:
+            try:
+                async with session.begin_nested():
+                    await session.exec(
+                        insert(DialogState).values(
+                            platform=s.platform,
+                            chat_id=s.chat_id,
+                            user_id=s.user_id,
+                            version=1,
+                            **values,
+                        )
+                    )
+            except IntegrityError as exc:
+                raise StaleDialog from exc
+            return
+        result = await session.exec(
+            update(DialogState)
+            .where(DialogState.id == row.id, DialogState.version == row.version)
+            .values(version=row.version + 1, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise StaleDialog
+
+    async def _queue(
+        self, session: AsyncSession, event: Event, ctx: Ctx, replies: list[Reply]
+    ) -> Handled:
+        s = event.sender
+        toast_text = None
+        ids = list(ctx.extra_outbox)
+        cause = f"u:{s.platform}:{event.update_id}" if event.update_id is not None else None
+        for i, reply in enumerate(replies):
+            if reply.toast:
+                if toast_text is None:
+                    toast_text = catalog().render(reply.template, ctx.locale, **reply.context)
+                continue
+            row_id = await outbox.enqueue(
+                session,
+                platform=s.platform,
+                chat_id=s.chat_id,
+                reply=reply,
+                locale=ctx.locale,
+                key=f"{cause}:{i}" if cause else None,
+                priority=Priority.REPLY,
+            )
+            if row_id is not None:
+                ids.append(row_id)
+        return Handled(outbox_ids=tuple(ids), toast=toast_text)

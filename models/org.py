@@ -1,0 +1,131 @@
+"""The organization tree, the people on the roster, their roles and their chat accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.base import UtcDateTime, enum_type, utcnow
+
+
+class OrgType(StrEnum):
+    """Type of an organization, as the roster's 组织类型 column names it."""
+
+    VILLAGE = "village"
+    COMMUNITY = "community"
+    ENTERPRISE = "enterprise"
+    ORGAN = "organ"
+    INSTITUTION = "institution"
+    SCHOOL = "school"
+    PRIVATE_ENTERPRISE = "private_enterprise"
+    SOCIAL = "social"
+    OTHER = "other"
+    #: an inner node of the tree (city, county, township): not a roster type
+    LEVEL = "level"
+
+
+class Category(StrEnum):
+    """A member's category (类别), which decides what their pledge is about (SPEC S2)."""
+
+    RURAL = "rural"
+    COMMUNITY = "community"
+    ENTERPRISE = "enterprise"
+    ORGAN = "organ"
+    WINDOW = "window"
+
+
+class Role(StrEnum):
+    """A role granted by the roster, scoped to one organization (SPEC: who uses it)."""
+
+    MEMBER = "member"
+    SECRETARY = "secretary"
+    REVIEWER = "reviewer"
+    OFFICE = "office"
+    EVALUATOR = "evaluator"
+
+
+class Org(SQLModel, table=True):
+    """An organization: a node of the tree from the city down to the branches.
+
+    Attributes:
+        path: materialized path of ids, ``/1/4/17/``, so a subtree is one ``LIKE`` query.
+        full_name: the roster path of names, ``陇南市/武都区/城关镇/东江村党支部``, unique.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    full_name: str = Field(max_length=1024, unique=True)
+    type: OrgType = Field(default=OrgType.LEVEL, sa_type=enum_type(OrgType, 24))
+    parent_id: int | None = Field(default=None, foreign_key="org.id", index=True)
+    path: str = Field(default="", max_length=512, index=True)
+    depth: int = 0
+
+
+class Member(SQLModel, table=True):
+    """A person on the roster, matched by mobile number."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    phone: str = Field(max_length=11, unique=True)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    category: Category | None = Field(default=None, sa_type=enum_type(Category))
+    post: str = Field(default="", max_length=128)
+    rank: str = Field(default="", max_length=32)
+    active: bool = True
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+
+
+class RoleGrant(SQLModel, table=True):
+    """One role of one member, over one organization (and, for some roles, its subtree)."""
+
+    __table_args__ = (UniqueConstraint("member_id", "role", "org_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    role: Role = Field(sa_type=enum_type(Role))
+    org_id: int = Field(foreign_key="org.id", index=True)
+
+
+class Account(SQLModel, table=True):
+    """A platform identity bound to a member: a Telegram user, a phone for SMS, a console seat."""
+
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    chat_id: str = Field(max_length=64)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    locale: str = Field(default="zh_CN", max_length=8)
+    active: bool = True
+    bound_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+
+
+class Invite(SQLModel, table=True):
+    """A one-time deep-link token that binds whoever opens it to one member."""
+
+    token: str = Field(primary_key=True, max_length=64)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    used_by_account_id: int | None = Field(default=None, foreign_key="account.id")
+
+
+class GroupLink(SQLModel, table=True):
+    """A group chat linked to an organization as its publication channel (/bindgroup)."""
+
+    __table_args__ = (UniqueConstraint("platform", "chat_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    org_id: int = Field(foreign_key="org.id", index=True)
+    title: str = Field(default="", max_length=256)
+    linked_by: int = Field(foreign_key="member.id")
+    linked_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+
+
+Index("ix_rolegrant_role_org", RoleGrant.role, RoleGrant.org_id)

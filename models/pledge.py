@@ -1,0 +1,127 @@
+"""Pledges and their items, reviews, and the pledge state machine as a table.
+
+The diagram beside this file (``pledge.mmd``) draws the same table.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, Column
+from sqlmodel import Field, SQLModel
+
+from models.base import JsonColumn, UtcDateTime, enum_type, utcnow
+from models.errors import DomainError
+
+
+class OwnerKind(StrEnum):
+    """Whose pledge: a member's own (attachment 2) or an organization's (attachment 1)."""
+
+    MEMBER = "member"
+    ORG = "org"
+
+
+class PledgeStatus(StrEnum):
+    """Where a pledge stands in the loop of S2–S4."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    APPROVED = "approved"
+    PUBLISHED = "published"
+
+
+class PledgeEvent(StrEnum):
+    """What can happen to a pledge."""
+
+    SUBMIT = "submit"
+    APPROVE = "approve"
+    RETURN = "return"
+    REVISE = "revise"
+    PUBLISH = "publish"
+
+
+#: (state, event) -> next state. Anything not in the table is refused.
+TRANSITIONS: dict[tuple[PledgeStatus, PledgeEvent], PledgeStatus] = {
+    (PledgeStatus.DRAFT, PledgeEvent.SUBMIT): PledgeStatus.SUBMITTED,
+    (PledgeStatus.SUBMITTED, PledgeEvent.APPROVE): PledgeStatus.APPROVED,
+    (PledgeStatus.SUBMITTED, PledgeEvent.RETURN): PledgeStatus.RETURNED,
+    (PledgeStatus.RETURNED, PledgeEvent.REVISE): PledgeStatus.DRAFT,
+    (PledgeStatus.APPROVED, PledgeEvent.PUBLISH): PledgeStatus.PUBLISHED,
+}
+
+
+def apply(state: PledgeStatus, event: PledgeEvent) -> PledgeStatus:
+    """Return the state after ``event``, or raise if the table does not allow it.
+
+    Raises:
+        DomainError: with key ``error.pledge_wrong_state``.
+    """
+    try:
+        return TRANSITIONS[(state, event)]
+    except KeyError:
+        raise DomainError(
+            "error.pledge_wrong_state", state=state.value, event=event.value
+        ) from None
+
+
+class Pledge(SQLModel, table=True):
+    """A pledge (公开承诺) of a member or an organization in one campaign.
+
+    Attributes:
+        version: bumped on every change; review cards carry it so a stale card is refused.
+    """
+
+    __table_args__ = (
+        CheckConstraint(
+            "(owner_kind = 'member' AND owner_member_id IS NOT NULL)"
+            " OR (owner_kind = 'org' AND owner_member_id IS NULL)",
+            name="ck_pledge_owner",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    owner_kind: OwnerKind = Field(sa_type=enum_type(OwnerKind, 8))
+    org_id: int = Field(foreign_key="org.id", index=True)
+    owner_member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    drafted_by: int = Field(foreign_key="member.id")
+    status: PledgeStatus = Field(
+        default=PledgeStatus.DRAFT, sa_type=enum_type(PledgeStatus), index=True
+    )
+    version: int = 1
+    category: str | None = Field(default=None, max_length=16)
+    post: str = Field(default="", max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+
+
+class PledgeItem(SQLModel, table=True):
+    """One item (承诺事项): content, goal, measures, deadline (Q4 操作性)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    pledge_id: int = Field(foreign_key="pledge.id", index=True)
+    seq: int = 0
+    content: str = Field(default="", max_length=2000)
+    goal: str = Field(default="", max_length=1000)
+    measures: str = Field(default="", max_length=2000)
+    deadline: date | None = None
+    vanguard: str | None = Field(default=None, max_length=16)
+    basic: bool = False
+    opinion_ids: list[int] = Field(default_factory=list, sa_column=Column(JsonColumn))
+    done_on: date | None = None
+
+
+class Review(SQLModel, table=True):
+    """A decision or an opinion on one version of a pledge."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    pledge_id: int = Field(foreign_key="pledge.id", index=True)
+    pledge_version: int
+    reviewer_id: int = Field(foreign_key="member.id", index=True)
+    kind: str = Field(max_length=16)
+    decision: str | None = Field(default=None, max_length=16)
+    opinion: str = Field(default="", max_length=2000)
+    criteria: list[str] = Field(default_factory=list, sa_column=Column(JsonColumn))
+    decided_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))

@@ -1,0 +1,50 @@
+"""Every message exists in zh_CN and en, and every template compiles."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from templates import LOCALES, Catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return Catalog()
+
+
+def test_same_keys_in_every_locale(cat):
+    zh, en = cat.keys("zh_CN"), cat.keys("en")
+    assert not zh - en, f"missing in en: {sorted(zh - en)}"
+    assert not en - zh, f"missing in zh_CN: {sorted(en - zh)}"
+
+
+def test_every_template_compiles(cat):
+    for locale in LOCALES:
+        for key in cat.keys(locale):
+            cat.template(key, locale)
+
+
+def test_en_has_no_untranslated_chinese(cat):
+    allowed = {"lang.name.zh_CN", "command.lang", "lang.unknown"}
+    leftovers = [
+        k for k in cat.keys("en") if k not in allowed and HAN.search(cat.messages["en"][k])
+    ]
+    assert not leftovers, f"Chinese text in the en catalog: {leftovers}"
+
+
+def test_keys_used_in_code_exist(cat):
+    """A message key written in Python code must be in the catalogs."""
+    pattern = re.compile(
+        r"""["']((?:bind|help|lang|cancel|group|error|command|role)\.[a-z_.]+)["']"""
+    )
+    missing = []
+    for package in ("handlers", "campaign", "bot", "models", "reminders", "reports"):
+        for path in (ROOT / package).rglob("*.py"):
+            for key in pattern.findall(path.read_text(encoding="utf-8")):
+                if not key.endswith(".") and not cat.has(key):
+                    missing.append(f"{path.name}: {key}")
+    assert not missing, missing
