@@ -1,0 +1,67 @@
+"""The composition root: settings in, a wired store, core and outbox worker out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.delivery import Messenger
+from bot.outbox import OutboxWorker
+from bot.settings import Settings
+from campaign.db import Store
+from handlers.app import build_core
+from handlers.context import CoreConfig
+from handlers.core import Core
+from models.base import utcnow
+
+
+@dataclass
+class Services:
+    """What every runtime shares: one store, one core, the settings."""
+
+    settings: Settings
+    store: Store
+    core: Core
+
+    def worker(self, messengers: dict[str, Messenger], **kwargs) -> OutboxWorker:
+        """Return an outbox worker that delivers through ``messengers``."""
+        return OutboxWorker(self.store, messengers, **kwargs)
+
+    async def close(self) -> None:
+        """Release the database connections."""
+        await self.store.dispose()
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    clock: Callable[[], datetime] = utcnow,
+    bot_username: str | None = None,
+) -> Services:
+    """Open the store (migrating it to the newest schema) and wire the core."""
+    store = Store(settings.database_url)
+    if migrate:
+        await store.migrate()
+    core = build_core(
+        store,
+        secret=settings.signing_key,
+        config=CoreConfig(
+            bot_username=bot_username or settings.bot_username,
+            default_locale=settings.default_locale,
+        ),
+        clock=clock,
+    )
+    return Services(settings=settings, store=store, core=core)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Log to stderr with time stamps; quiet the chatty libraries."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

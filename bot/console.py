@@ -1,0 +1,181 @@
+"""The console runtime: talk to the same core in a terminal, as any person on the roster.
+
+Lines starting with ``/`` are commands; a bare number presses that button of the last card;
+anything else is text. ``/as PHONE`` takes the seat of the roster member with that phone (the
+seat shares that person's contact, so binding goes through the same path as in Telegram);
+``/contact PHONE`` shares a contact by hand; ``/quit`` leaves. Messages the bot sends to other
+people are printed too, marked with their name, so a whole story can be followed in one window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from sqlmodel import select
+
+from bot.compose import Services
+from bot.delivery import RenderedMenu, RenderedMessage
+from bot.outbox import OutboxWorker
+from handlers.events import (
+    ButtonPressed,
+    CommandReceived,
+    ContactShared,
+    Event,
+    Sender,
+    TextReceived,
+)
+from models.org import Account, Member
+from templates import catalog
+
+PLATFORM = "console"
+
+
+@dataclass
+class ConsoleMessenger:
+    """Print messages to a terminal and remember each chat's last buttons."""
+
+    out: TextIO = sys.stdout
+    names: dict[str, str] = field(default_factory=dict)
+    current: str | None = None
+    buttons: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    transcript: list[tuple[str, str]] = field(default_factory=list)
+    platform: str = PLATFORM
+    _next_id: int = 0
+
+    def _head(self, chat_id: str) -> str:
+        if chat_id == self.current:
+            return "🤖 "
+        return f"🤖 → [{self.names.get(chat_id, chat_id)}] "
+
+    async def send(self, chat_id: str, message: RenderedMessage) -> str:
+        """Print a message and its numbered buttons."""
+        self._next_id += 1
+        self._print(chat_id, message)
+        return str(self._next_id)
+
+    async def edit(self, chat_id: str, message: RenderedMessage) -> None:
+        """Print the new state of an edited card."""
+        self._print(chat_id, message, edited=True)
+
+    async def set_commands(self, chat_id: str, menu: RenderedMenu) -> None:
+        """Note the menu quietly; a terminal has no menu button."""
+        self.transcript.append((chat_id, "menu:" + ",".join(c for c, _ in menu.commands)))
+
+    def _print(self, chat_id: str, message: RenderedMessage, edited: bool = False) -> None:
+        flat = [(b.text, b.data or b.url or "") for row in message.buttons for b in row]
+        if flat:
+            self.buttons[chat_id] = flat
+        self.transcript.append((chat_id, message.text))
+        mark = "✎ " if edited else ""
+        lines = message.text.splitlines() or [""]
+        print(self._head(chat_id) + mark + lines[0], file=self.out)
+        for line in lines[1:]:
+            print("   " + line, file=self.out)
+        if flat:
+            labels = "  ".join(f"[{i}] {text}" for i, (text, _) in enumerate(flat, 1))
+            print("   " + labels, file=self.out)
+        if message.keyboard == "request_contact":
+            print(f"   [{message.keyboard_label}] → /contact PHONE", file=self.out)
+        self.out.flush()
+
+
+class ConsoleSession:
+    """One terminal seat driving the core; ``feed(line)`` is one line typed by a person."""
+
+    def __init__(self, services: Services, out: TextIO = sys.stdout) -> None:
+        self.services = services
+        self.out = out
+        self.messenger = ConsoleMessenger(out=out)
+        self.worker = OutboxWorker(services.store, {PLATFORM: self.messenger})
+        self.seat: str | None = None
+        self.phone: str | None = None
+
+    def _sender(self) -> Sender:
+        seat = self.seat or "guest"
+        return Sender(platform=PLATFORM, user_id=seat, chat_id=seat, display_name=seat)
+
+    async def _dispatch(self, event: Event) -> None:
+        handled = await self.services.core.handle(event)
+        if handled.toast:
+            print(f"💬 {handled.toast}", file=self.out)
+        await self.worker.deliver_ids(handled.outbox_ids)
+        # Anything else due for console seats (messages to other people) goes out now too.
+        while await self.worker.run_once():
+            pass
+
+    async def take_seat(self, phone: str) -> None:
+        """Sit as the roster member with ``phone``; share their contact if not bound yet."""
+        async with self.services.store.read() as session:
+            member = (await session.exec(select(Member).where(Member.phone == phone))).first()
+        self.seat = f"seat-{phone}"
+        self.phone = phone
+        self.messenger.current = self.seat
+        if member is not None:
+            self.messenger.names[self.seat] = member.name
+        print(catalog().render("console.seat", "zh_CN", phone=phone), file=self.out)
+        async with self.services.store.read() as session:
+            bound = (
+                await session.exec(
+                    select(Account).where(
+                        Account.platform == PLATFORM, Account.external_id == self.seat
+                    )
+                )
+            ).first()
+        if bound is None:
+            await self._dispatch(
+                ContactShared(sender=self._sender(), phone=phone, contact_user_id=self.seat)
+            )
+
+    async def feed(self, line: str) -> bool:
+        """Handle one typed line; return False when the person quits."""
+        line = line.strip()
+        if not line:
+            return True
+        print(f"👤 {line}", file=self.out)
+        if line in ("/quit", "/exit"):
+            return False
+        if line.startswith("/as "):
+            await self.take_seat(line[4:].strip())
+            return True
+        if self.seat is None:
+            self.seat = "guest"
+            self.messenger.current = self.seat
+        if line.startswith("/contact"):
+            phone = line[len("/contact") :].strip() or (self.phone or "")
+            await self._dispatch(
+                ContactShared(sender=self._sender(), phone=phone, contact_user_id=self.seat)
+            )
+            return True
+        if line.startswith("/"):
+            command, _, args = line[1:].partition(" ")
+            await self._dispatch(
+                CommandReceived(sender=self._sender(), command=command, args=args.strip())
+            )
+            return True
+        buttons = self.messenger.buttons.get(self.seat, [])
+        if line.isdigit() and 1 <= int(line) <= len(buttons):
+            _, data = buttons[int(line) - 1]
+            await self._dispatch(ButtonPressed(sender=self._sender(), data=data))
+            return True
+        await self._dispatch(TextReceived(sender=self._sender(), text=line))
+        return True
+
+
+async def repl(
+    services: Services, read: Callable[[], str] | None = None, out: TextIO = sys.stdout
+) -> None:
+    """Read lines from the terminal until end of input or /quit."""
+    session = ConsoleSession(services, out=out)
+    print(catalog().render("console.banner", "zh_CN"), file=out)
+    loop = asyncio.get_running_loop()
+    reader = read or sys.stdin.readline
+    while True:
+        line = await loop.run_in_executor(None, reader)
+        if not line:
+            break
+        if not await session.feed(line):
+            break
