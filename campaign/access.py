@@ -16,6 +16,7 @@ class Action(StrEnum):
 
     PLEDGE = "pledge"
     MINE = "mine"
+    PUBLIC = "public"
     REPORT = "report"
     REVIEW = "review"
     BIND_GROUP = "bindgroup"
@@ -72,7 +73,7 @@ def allowed_actions(actor: Actor | None) -> list[Action]:
     """Return the actions a person's roles allow, in menu order."""
     if actor is None:
         return []
-    out = [Action.PLEDGE, Action.MINE, Action.REPORT]
+    out = [Action.PLEDGE, Action.MINE, Action.PUBLIC, Action.REPORT]
     if actor.has(Role.SECRETARY) or actor.has(Role.REVIEWER) or actor.has(Role.OFFICE):
         out.append(Action.REVIEW)
     if actor.has(Role.SECRETARY) or actor.has(Role.OFFICE):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from campaign.cards import CriterionCb, PeerCb, ReasonCb, ReviewCb
 from campaign.db import Store
-from handlers import group, start
+from handlers import group, mine, review, start
 from handlers.callbacks import CallbackCodec
 from handlers.context import CoreConfig
 from handlers.core import Core
@@ -24,6 +25,15 @@ def build_router() -> Router:
     r.command("bindgroup", group.on_bindgroup, group=True)
     r.button(start.LangCb, start.on_lang_button, public=True)
     r.button(group.BindGroupCb, group.on_bindgroup_button)
+    r.command("review", review.on_review)
+    r.button(ReviewCb, review.on_decision)
+    r.button(CriterionCb, review.on_criterion)
+    r.button(ReasonCb, review.on_reason)
+    r.button(PeerCb, review.on_peer)
+    r.dialog(review.REASON_DIALOG, review.on_reason_text)
+    r.dialog(review.PEER_DIALOG, review.on_peer_text)
+    r.command("mine", mine.on_mine)
+    r.command("public", mine.on_public, group=True)
     r.contact = start.on_contact
     return r
 

@@ -41,7 +41,13 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _url() -> str:
+    return context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option(
+        "sqlalchemy.url"
+    )
+
+
 if context.is_offline_mode():
     run_migrations_offline()
 else:
-    asyncio.run(_run_async(normalize_url(context.config.get_main_option("sqlalchemy.url"))))
+    asyncio.run(_run_async(normalize_url(_url())))

@@ -5,7 +5,16 @@ from models.campaign import Campaign
 from models.dialog import DialogState, Outbox, OutboxStatus, Priority, ProcessedUpdate
 from models.errors import DomainError
 from models.org import Account, Category, GroupLink, Invite, Member, Org, OrgType, Role, RoleGrant
-from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus, Review
+from models.pledge import (
+    OwnerKind,
+    PeerRequest,
+    Pledge,
+    PledgeItem,
+    PledgeSnapshot,
+    PledgeStatus,
+    Review,
+    ReviewChecklist,
+)
 
 __all__ = [
     "Account",
@@ -22,12 +31,15 @@ __all__ = [
     "Outbox",
     "OutboxStatus",
     "OwnerKind",
+    "PeerRequest",
     "Pledge",
     "PledgeItem",
+    "PledgeSnapshot",
     "PledgeStatus",
     "Priority",
     "ProcessedUpdate",
     "Review",
+    "ReviewChecklist",
     "Role",
     "RoleGrant",
 ]

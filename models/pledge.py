@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Column
+from sqlalchemy import CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import JsonColumn, UtcDateTime, enum_type, utcnow
@@ -93,8 +93,42 @@ class Pledge(SQLModel, table=True):
     version: int = 1
     category: str | None = Field(default=None, max_length=16)
     post: str = Field(default="", max_length=128)
+    #: where the review was routed at submission: whose reviewers decide, and as which role
+    review_org_id: int | None = Field(default=None, foreign_key="org.id", index=True)
+    review_role: str | None = Field(default=None, max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+    submitted_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    published_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+
+
+class PledgeSnapshot(SQLModel, table=True):
+    """The pledge exactly as submitted in one version: what reviewers saw and decided on."""
+
+    __table_args__ = (UniqueConstraint("pledge_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pledge_id: int = Field(foreign_key="pledge.id", index=True)
+    version: int
+    items: list[dict] = Field(default_factory=list, sa_column=Column(JsonColumn))
+    findings: list[dict] = Field(default_factory=list, sa_column=Column(JsonColumn))
+    content_hash: str = Field(max_length=64)
+    submitted_by: int = Field(foreign_key="member.id")
+    submitted_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+
+
+class PeerRequest(SQLModel, table=True):
+    """A member asked for their opinion on a branch-mate's pledge (党员互审)."""
+
+    __table_args__ = (UniqueConstraint("pledge_id", "version", "member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pledge_id: int = Field(foreign_key="pledge.id", index=True)
+    version: int
+    member_id: int = Field(foreign_key="member.id", index=True)
+    asked_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+    answered_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
 class PledgeItem(SQLModel, table=True):
@@ -124,4 +158,36 @@ class Review(SQLModel, table=True):
     decision: str | None = Field(default=None, max_length=16)
     opinion: str = Field(default="", max_length=2000)
     criteria: list[str] = Field(default_factory=list, sa_column=Column(JsonColumn))
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JsonColumn))
     decided_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+
+
+class ReviewChecklist(SQLModel, table=True):
+    """The criteria one reviewer has ticked so far on one version's card (S3's five)."""
+
+    __table_args__ = (UniqueConstraint("pledge_id", "version", "reviewer_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pledge_id: int = Field(foreign_key="pledge.id", index=True)
+    version: int
+    reviewer_id: int = Field(foreign_key="member.id")
+    criteria: list[str] = Field(default_factory=list, sa_column=Column(JsonColumn))
+
+
+class Criterion(StrEnum):
+    """The five review criteria of S3 (审诺标准)."""
+
+    SCIENTIFIC = "sci"
+    ADVANCED = "adv"
+    USEFUL = "use"
+    POST = "post"
+    PUBLIC = "pub"
+
+
+class Verdict(StrEnum):
+    """A reviewer's decision, or a peer's opinion."""
+
+    APPROVE = "ok"
+    RETURN = "back"
+    AGREE = "agree"
+    SUGGEST = "suggest"

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 01:15:11.056781
+Create Date: 2026-11-25 01:24:26.197390
 """
 from alembic import op
 import sqlalchemy as sa
@@ -174,19 +174,26 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('post', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('review_org_id', sa.Integer(), nullable=True),
+    sa.Column('review_role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('created_at', models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('submitted_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('published_at', models.base.UtcDateTime(timezone=True), nullable=True),
     sa.CheckConstraint("(owner_kind = 'member' AND owner_member_id IS NOT NULL) OR (owner_kind = 'org' AND owner_member_id IS NULL)", name='ck_pledge_owner'),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
     sa.ForeignKeyConstraint(['drafted_by'], ['member.id'], ),
     sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
     sa.ForeignKeyConstraint(['owner_member_id'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['review_org_id'], ['org.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('pledge', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_pledge_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_pledge_org_id'), ['org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_pledge_owner_member_id'), ['owner_member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_pledge_review_org_id'), ['review_org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_pledge_status'), ['status'], unique=False)
 
     op.create_table('rolegrant',
@@ -217,6 +224,22 @@ def upgrade() -> None:
     with op.batch_alter_table('invite', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invite_member_id'), ['member_id'], unique=False)
 
+    op.create_table('peerrequest',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('pledge_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('asked_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('answered_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['pledge_id'], ['pledge.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('pledge_id', 'version', 'member_id')
+    )
+    with op.batch_alter_table('peerrequest', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_peerrequest_member_id'), ['member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_peerrequest_pledge_id'), ['pledge_id'], unique=False)
+
     op.create_table('pledgeitem',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('pledge_id', sa.Integer(), nullable=False),
@@ -235,6 +258,23 @@ def upgrade() -> None:
     with op.batch_alter_table('pledgeitem', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_pledgeitem_pledge_id'), ['pledge_id'], unique=False)
 
+    op.create_table('pledgesnapshot',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('pledge_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('items', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('findings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('content_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('submitted_by', sa.Integer(), nullable=False),
+    sa.Column('submitted_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['pledge_id'], ['pledge.id'], ),
+    sa.ForeignKeyConstraint(['submitted_by'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('pledge_id', 'version')
+    )
+    with op.batch_alter_table('pledgesnapshot', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_pledgesnapshot_pledge_id'), ['pledge_id'], unique=False)
+
     op.create_table('review',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('pledge_id', sa.Integer(), nullable=False),
@@ -244,6 +284,7 @@ def upgrade() -> None:
     sa.Column('decision', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('opinion', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
     sa.Column('criteria', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('reasons', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('decided_at', models.base.UtcDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['pledge_id'], ['pledge.id'], ),
     sa.ForeignKeyConstraint(['reviewer_id'], ['member.id'], ),
@@ -253,20 +294,47 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_review_pledge_id'), ['pledge_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_review_reviewer_id'), ['reviewer_id'], unique=False)
 
+    op.create_table('reviewchecklist',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('pledge_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=False),
+    sa.Column('criteria', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.ForeignKeyConstraint(['pledge_id'], ['pledge.id'], ),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('pledge_id', 'version', 'reviewer_id')
+    )
+    with op.batch_alter_table('reviewchecklist', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reviewchecklist_pledge_id'), ['pledge_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('reviewchecklist', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reviewchecklist_pledge_id'))
+
+    op.drop_table('reviewchecklist')
     with op.batch_alter_table('review', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_review_reviewer_id'))
         batch_op.drop_index(batch_op.f('ix_review_pledge_id'))
 
     op.drop_table('review')
+    with op.batch_alter_table('pledgesnapshot', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_pledgesnapshot_pledge_id'))
+
+    op.drop_table('pledgesnapshot')
     with op.batch_alter_table('pledgeitem', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_pledgeitem_pledge_id'))
 
     op.drop_table('pledgeitem')
+    with op.batch_alter_table('peerrequest', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_peerrequest_pledge_id'))
+        batch_op.drop_index(batch_op.f('ix_peerrequest_member_id'))
+
+    op.drop_table('peerrequest')
     with op.batch_alter_table('invite', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invite_member_id'))
 
@@ -279,6 +347,7 @@ def downgrade() -> None:
     op.drop_table('rolegrant')
     with op.batch_alter_table('pledge', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_pledge_status'))
+        batch_op.drop_index(batch_op.f('ix_pledge_review_org_id'))
         batch_op.drop_index(batch_op.f('ix_pledge_owner_member_id'))
         batch_op.drop_index(batch_op.f('ix_pledge_org_id'))
         batch_op.drop_index(batch_op.f('ix_pledge_campaign_id'))

@@ -1,0 +1,312 @@
+"""The review and peer cards: their callback data and their content, built from the database.
+
+Cards are rebuilt from the records whenever they change (a criterion ticked, a peer's
+opinion, the decision), so every copy of a card can be edited to the same truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from campaign import propose
+from campaign.quality import Finding
+from models.callbacks import CallbackCodec, CallbackData
+from models.org import Member, Org
+from models.pledge import (
+    Criterion,
+    OwnerKind,
+    Pledge,
+    PledgeSnapshot,
+    PledgeStatus,
+    Review,
+    ReviewChecklist,
+    Verdict,
+)
+from models.reply import Button, Reply
+
+CRITERIA: tuple[Criterion, ...] = tuple(Criterion)
+
+
+@dataclass(frozen=True)
+class ReviewCb(CallbackData):
+    """通过 or 退回修改 on one version of a pledge."""
+
+    prefix = "rv"
+    pledge_id: int
+    version: int
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class CriterionCb(CallbackData):
+    """Tick or untick one of the five criteria on a review card."""
+
+    prefix = "rc"
+    pledge_id: int
+    version: int
+    criterion: Criterion
+
+
+@dataclass(frozen=True)
+class ReasonCb(CallbackData):
+    """Return for a short reason tied to a criterion; ``None`` goes back to the card."""
+
+    prefix = "rr"
+    pledge_id: int
+    version: int
+    reason: Criterion | None = None
+
+
+@dataclass(frozen=True)
+class PeerCb(CallbackData):
+    """A peer's opinion: agree, or suggest a change (a comment follows)."""
+
+    prefix = "pr"
+    pledge_id: int
+    version: int
+    verdict: Verdict
+
+
+CARD_TYPES: tuple[type[CallbackData], ...] = (ReviewCb, CriterionCb, ReasonCb, PeerCb)
+
+
+def card_key(pledge_id: int, version: int) -> str:
+    """Return the outbox key prefix of every review card of one version."""
+    return f"card:{pledge_id}:{version}:"
+
+
+def peer_key(pledge_id: int, version: int) -> str:
+    """Return the outbox key prefix of every peer card of one version."""
+    return f"peer:{pledge_id}:{version}:"
+
+
+def findings_context(findings: list[Finding] | list[dict], *, reviewer: bool) -> list[dict]:
+    """Return findings as message keys with their context, for templates."""
+    out = []
+    for f in findings:
+        if isinstance(f, dict):
+            key = f["reviewer_key"] if reviewer else f["key"]
+            out.append({"key": key, "ctx": f["ctx"], "severity": f["severity"]})
+        else:
+            out.append(
+                {
+                    "key": f.message_key(reviewer=reviewer),
+                    "ctx": f.context,
+                    "severity": f.severity.value,
+                }
+            )
+    return out
+
+
+def findings_record(findings: list[Finding]) -> list[dict]:
+    """Return findings as they are kept in a snapshot."""
+    return [
+        {
+            "code": f.code,
+            "key": f.message_key(),
+            "reviewer_key": f.message_key(reviewer=True),
+            "ctx": f.context,
+            "severity": f.severity.value,
+        }
+        for f in findings
+    ]
+
+
+async def owner_name(session: AsyncSession, pledge: Pledge) -> str:
+    """Return the name shown for a pledge's owner: the member's, or the organization's."""
+    if pledge.owner_kind is OwnerKind.MEMBER:
+        member = await session.get(Member, pledge.owner_member_id)
+        return member.name if member else ""
+    org = await session.get(Org, pledge.org_id)
+    return org.name if org else ""
+
+
+async def pledge_context(session: AsyncSession, pledge: Pledge, *, snapshot: bool) -> dict:
+    """Return what every pledge template shows: owner, organization, profile and items."""
+    org = await session.get(Org, pledge.org_id)
+    if snapshot:
+        snap = (
+            await session.exec(
+                select(PledgeSnapshot).where(
+                    PledgeSnapshot.pledge_id == pledge.id,
+                    PledgeSnapshot.version == pledge.version,
+                )
+            )
+        ).first()
+        items = snap.items if snap else []
+    else:
+        items = [propose.item_snapshot(i) for i in await propose.items_of(session, pledge.id)]
+    return {
+        "pledge_id": pledge.id,
+        "version": pledge.version,
+        "kind": pledge.owner_kind.value,
+        "owner": await owner_name(session, pledge),
+        "org": org.name if org else "",
+        "org_full": org.full_name if org else "",
+        "category": pledge.category,
+        "post": pledge.post,
+        "status": pledge.status.value,
+        "items": items,
+    }
+
+
+async def peer_opinions(session: AsyncSession, pledge_id: int, version: int) -> list[dict]:
+    """Return the peers' opinions on one version, oldest first."""
+    rows = (
+        await session.exec(
+            select(Review, Member.name)
+            .join(Member, col(Member.id) == Review.reviewer_id)
+            .where(
+                Review.pledge_id == pledge_id,
+                Review.pledge_version == version,
+                Review.kind == "peer",
+            )
+            .order_by(col(Review.id))
+        )
+    ).all()
+    return [{"name": name, "verdict": r.decision, "opinion": r.opinion} for r, name in rows]
+
+
+async def decision_of(session: AsyncSession, pledge_id: int, version: int) -> dict | None:
+    """Return the decision taken on one version, if any."""
+    row = (
+        await session.exec(
+            select(Review, Member.name)
+            .join(Member, col(Member.id) == Review.reviewer_id)
+            .where(
+                Review.pledge_id == pledge_id,
+                Review.pledge_version == version,
+                Review.kind == "decision",
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    review, name = row
+    return {
+        "verdict": review.decision,
+        "by": name,
+        "at": review.decided_at.isoformat(timespec="minutes"),
+        "reasons": review.reasons,
+        "opinion": review.opinion,
+        "criteria": review.criteria,
+    }
+
+
+async def ticked(session: AsyncSession, pledge_id: int, version: int, reviewer_id: int) -> list:
+    """Return the criteria one reviewer has ticked on one version."""
+    row = (
+        await session.exec(
+            select(ReviewChecklist).where(
+                ReviewChecklist.pledge_id == pledge_id,
+                ReviewChecklist.version == version,
+                ReviewChecklist.reviewer_id == reviewer_id,
+            )
+        )
+    ).first()
+    return list(row.criteria) if row else []
+
+
+async def review_card(
+    session: AsyncSession,
+    codec: CallbackCodec,
+    pledge: Pledge,
+    reviewer_id: int,
+    *,
+    version: int | None = None,
+    edit_message_id: str | None = None,
+    choosing_reason: bool = False,
+) -> Reply:
+    """Return the review card of one version as one reviewer sees it now."""
+    version = version or pledge.version
+    snap = (
+        await session.exec(
+            select(PledgeSnapshot).where(
+                PledgeSnapshot.pledge_id == pledge.id, PledgeSnapshot.version == version
+            )
+        )
+    ).first()
+    ctx: dict[str, Any] = await pledge_context(session, pledge, snapshot=True)
+    ctx["version"] = version
+    ctx["items"] = snap.items if snap else ctx["items"]
+    ctx["findings"] = findings_context(snap.findings if snap else [], reviewer=True)
+    ctx["peers"] = await peer_opinions(session, pledge.id, version)
+    ctx["decision"] = await decision_of(session, pledge.id, version)
+    ctx["ticked"] = await ticked(session, pledge.id, version, reviewer_id)
+    ctx["criteria"] = [c.value for c in CRITERIA]
+    ctx["stale"] = ctx["decision"] is None and (
+        pledge.version != version or pledge.status is not PledgeStatus.SUBMITTED
+    )
+    ctx["choosing_reason"] = choosing_reason
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if ctx["decision"] is None and not ctx["stale"]:
+        if choosing_reason:
+            rows = [
+                (
+                    Button(
+                        f"review.reason.{c.value}", codec.encode(ReasonCb(pledge.id, version, c))
+                    ),
+                )
+                for c in CRITERIA
+            ]
+            rows.append((Button("review.back", codec.encode(ReasonCb(pledge.id, version))),))
+            buttons = tuple(rows)
+        else:
+            checks = tuple(
+                Button(
+                    "review.criterion_button",
+                    codec.encode(CriterionCb(pledge.id, version, c)),
+                    context={"criterion": c.value, "on": c.value in ctx["ticked"]},
+                )
+                for c in CRITERIA
+            )
+            verdicts = (
+                Button(
+                    "review.approve", codec.encode(ReviewCb(pledge.id, version, Verdict.APPROVE))
+                ),
+                Button(
+                    "review.return", codec.encode(ReviewCb(pledge.id, version, Verdict.RETURN))
+                ),
+            )
+            buttons = (checks[:3], checks[3:], verdicts)
+    return Reply("review.card", ctx, buttons=buttons, edit_message_id=edit_message_id)
+
+
+async def peer_card(
+    session: AsyncSession,
+    codec: CallbackCodec,
+    pledge: Pledge,
+    peer_id: int,
+    *,
+    version: int | None = None,
+    edit_message_id: str | None = None,
+) -> Reply:
+    """Return the card asking a peer for their opinion, or showing it once given."""
+    version = version or pledge.version
+    ctx: dict[str, Any] = await pledge_context(session, pledge, snapshot=True)
+    ctx["version"] = version
+    mine = (
+        await session.exec(
+            select(Review).where(
+                Review.pledge_id == pledge.id,
+                Review.pledge_version == version,
+                Review.kind == "peer",
+                Review.reviewer_id == peer_id,
+            )
+        )
+    ).first()
+    ctx["answer"] = {"verdict": mine.decision, "opinion": mine.opinion} if mine else None
+    ctx["closed"] = pledge.version != version or pledge.status is not PledgeStatus.SUBMITTED
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if mine is None and not ctx["closed"]:
+        buttons = (
+            (
+                Button("peer.agree", codec.encode(PeerCb(pledge.id, version, Verdict.AGREE))),
+                Button("peer.suggest", codec.encode(PeerCb(pledge.id, version, Verdict.SUGGEST))),
+            ),
+        )
+    return Reply("peer.card", ctx, buttons=buttons, edit_message_id=edit_message_id)

@@ -1,0 +1,555 @@
+"""S3 科学审承诺: route a submitted pledge up the tree, ask peers, decide, refresh every card.
+
+"上一级党组织审核基层党组织、基层党组织审核党员个人、党员与党员之间互相审核": a member's pledge
+goes to their organization's secretary, an organization's pledge to the reviewers (审核人) of the
+organization above. When nobody holds that role, the card goes one level further up and the
+campaign office of that subtree is told. Two or three branch-mates give advisory opinions.
+A decision is taken once: the pledge row is updated only if it is still the submitted version
+the card showed, so of many simultaneous presses exactly one wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from campaign import audit, cards, outbox, propose, publish, quality
+from campaign.access import Actor
+from models.base import utcnow
+from models.callbacks import CallbackCodec
+from models.dialog import Outbox, OutboxStatus, Priority
+from models.errors import DomainError
+from models.org import Account, Member, Org, Role, RoleGrant
+from models.pledge import (
+    Criterion,
+    OwnerKind,
+    PeerRequest,
+    Pledge,
+    PledgeEvent,
+    PledgeSnapshot,
+    PledgeStatus,
+    Review,
+    ReviewChecklist,
+    Verdict,
+    apply,
+)
+from models.reply import Reply
+
+PEERS_MIN = 2
+PEERS_MAX = 3
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Who decides a pledge: the holders of ``role`` at ``org_id``; whom to tell if escalated."""
+
+    org_id: int
+    role: Role
+    reviewers: tuple[int, ...]
+    escalated: bool
+    office: tuple[int, ...] = ()
+
+
+async def _holders(session: AsyncSession, role: Role, org_id: int, exclude: set[int]) -> list:
+    rows = (
+        await session.exec(
+            select(RoleGrant.member_id)
+            .join(Member, col(Member.id) == RoleGrant.member_id)
+            .where(
+                RoleGrant.role == role,
+                RoleGrant.org_id == org_id,
+                Member.active == True,  # noqa: E712
+            )
+            .order_by(col(RoleGrant.member_id))
+        )
+    ).all()
+    return [m for m in rows if m not in exclude]
+
+
+async def _ancestors(session: AsyncSession, org: Org) -> list[Org]:
+    ids = [int(x) for x in org.path.strip("/").split("/") if x]
+    rows = (await session.exec(select(Org).where(col(Org.id).in_(ids)))).all()
+    by_id = {o.id: o for o in rows}
+    return [by_id[i] for i in reversed(ids) if i in by_id]  # nearest first, self included
+
+
+async def route(session: AsyncSession, pledge: Pledge) -> Routing:
+    """Return who reviews the pledge, climbing the tree past levels with nobody in the role.
+
+    Raises:
+        DomainError: ``review.nobody`` when nobody up to the top can review it.
+    """
+    org = await session.get(Org, pledge.org_id)
+    chain = await _ancestors(session, org)  # [org, parent, grandparent, ...]
+    exclude = {pledge.owner_member_id} if pledge.owner_member_id else set()
+    exclude.add(pledge.drafted_by)
+    first: tuple[Role, int] | None = None
+    steps: list[tuple[Role, Org]] = []
+    if pledge.owner_kind is OwnerKind.MEMBER:
+        steps.append((Role.SECRETARY, chain[0]))
+    # Reviewers of the organization above, then further up.
+    steps += [(Role.REVIEWER, o) for o in chain[1:]]
+    for role, level in steps:
+        if first is None:
+            first = (role, level.id)
+        people = await _holders(session, role, level.id, exclude)
+        if people:
+            escalated = (role, level.id) != first
+            office: list[int] = []
+            if escalated:
+                for anc in chain:
+                    office = await _holders(session, Role.OFFICE, anc.id, set())
+                    if office:
+                        break
+            return Routing(level.id, role, tuple(people), escalated, tuple(office))
+    raise DomainError("review.nobody")
+
+
+def may_decide(actor: Actor, pledge: Pledge) -> bool:
+    """Tell whether the actor is among those the pledge was routed to (and not its owner)."""
+    if pledge.review_org_id is None or actor.member_id in (
+        pledge.owner_member_id,
+        pledge.drafted_by,
+    ):
+        return False
+    role = Role(pledge.review_role)
+    return any(g.role is role and g.org_id == pledge.review_org_id for g in actor.grants)
+
+
+async def _choose_peers(session: AsyncSession, pledge: Pledge, skip: set[int]) -> list[int]:
+    """Pick two or three branch-mates, those asked least often first (fair by construction)."""
+    bound = (
+        select(Account.member_id)
+        .where(Account.active == True)  # noqa: E712
+        .distinct()
+        .subquery()
+    )
+    asked = (
+        select(PeerRequest.member_id, func.count().label("n"))
+        .group_by(col(PeerRequest.member_id))
+        .subquery()
+    )
+    rows = (
+        await session.exec(
+            select(Member.id, func.coalesce(asked.c.n, 0))
+            .join(bound, bound.c.member_id == Member.id)
+            .outerjoin(asked, asked.c.member_id == Member.id)
+            .join(RoleGrant, col(RoleGrant.member_id) == Member.id)
+            .where(
+                Member.org_id == pledge.org_id,
+                Member.active == True,  # noqa: E712
+                RoleGrant.role == Role.MEMBER,
+                RoleGrant.org_id == pledge.org_id,
+            )
+        )
+    ).all()
+
+    def spread(member_id: int) -> str:
+        # Ties broken by a hash of (pledge, member): no one is always first among equals.
+        return hashlib.sha256(f"{pledge.id}:{member_id}".encode()).hexdigest()
+
+    candidates = sorted(
+        ((n, spread(mid), mid) for mid, n in rows if mid not in skip), key=lambda t: t[:2]
+    )
+    picked = [mid for _, _, mid in candidates[:PEERS_MAX]]
+    return picked if len(picked) >= PEERS_MIN else picked[:PEERS_MIN]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The outcome of a submission: the routing and the peers asked."""
+
+    routing: Routing
+    peers: tuple[int, ...]
+    findings: tuple[quality.Finding, ...]
+
+
+async def submit(
+    session: AsyncSession,
+    actor: Actor,
+    pledge_id: int,
+    *,
+    today: date,
+    codec: CallbackCodec,
+) -> Submitted:
+    """Submit a draft for review: snapshot it, route it, send the cards, ask the peers.
+
+    Raises:
+        DomainError: ``pledge.blocked`` while a blocking finding remains, ``error.forbidden``,
+            ``pledge.not_editable``, ``review.nobody``.
+    """
+    pledge = await session.get(Pledge, pledge_id)
+    if pledge is None or not propose.may_draft(actor, pledge):
+        raise DomainError("error.forbidden")
+    if pledge.status is not PledgeStatus.DRAFT:
+        raise DomainError("pledge.not_editable", status=pledge.status.value)
+    findings = await propose.check(session, pledge, today)
+    if quality.blocking(findings):
+        raise DomainError(
+            "pledge.blocked", count=sum(1 for f in findings if f.severity == "block")
+        )
+    routing = await route(session, pledge)
+    items = [propose.item_snapshot(i) for i in await propose.items_of(session, pledge.id)]
+    digest = propose.content_hash(items, pledge.category, pledge.post)
+    now = utcnow()
+    pledge.status = apply(pledge.status, PledgeEvent.SUBMIT)
+    pledge.submitted_at = now
+    pledge.updated_at = now
+    pledge.review_org_id = routing.org_id
+    pledge.review_role = routing.role.value
+    session.add(pledge)
+    session.add(
+        PledgeSnapshot(
+            pledge_id=pledge.id,
+            version=pledge.version,
+            items=items,
+            findings=cards.findings_record(findings),
+            content_hash=digest,
+            submitted_by=actor.member_id,
+            submitted_at=now,
+        )
+    )
+    await session.flush()
+    await audit.record(
+        session,
+        "pledge.submitted",
+        actor=actor.member_id,
+        subject=f"pledge:{pledge.id}",
+        payload={
+            "version": pledge.version,
+            "content_hash": digest,
+            "review_org_id": routing.org_id,
+            "review_role": routing.role.value,
+            "warnings": [f.code for f in findings],
+        },
+    )
+    prefix = cards.card_key(pledge.id, pledge.version)
+    for reviewer in routing.reviewers:
+        card = await cards.review_card(session, codec, pledge, reviewer)
+        await outbox.notify_member(session, reviewer, card, key=f"{prefix}{reviewer}")
+    if routing.escalated:
+        org = await session.get(Org, pledge.org_id)
+        level = await session.get(Org, routing.org_id)
+        notice = Reply("review.escalated", {"org": org.name, "level": level.name})
+        for office in routing.office:
+            await outbox.notify_member(
+                session, office, notice, key=f"esc:{pledge.id}:{pledge.version}:{office}"
+            )
+    peers: list[int] = []
+    if pledge.owner_kind is OwnerKind.MEMBER:
+        peers = await _choose_peers(
+            session, pledge, {actor.member_id, *routing.reviewers, pledge.owner_member_id}
+        )
+        for peer in peers:
+            session.add(PeerRequest(pledge_id=pledge.id, version=pledge.version, member_id=peer))
+        await session.flush()
+        for peer in peers:
+            card = await cards.peer_card(session, codec, pledge, peer)
+            await outbox.notify_member(
+                session, peer, card, key=f"{cards.peer_key(pledge.id, pledge.version)}{peer}"
+            )
+    return Submitted(routing, tuple(peers), tuple(findings))
+
+
+async def _current(session: AsyncSession, pledge_id: int, version: int) -> Pledge:
+    pledge = await session.get(Pledge, pledge_id)
+    if pledge is None:
+        raise DomainError("error.forbidden")
+    if pledge.version != version or pledge.status is not PledgeStatus.SUBMITTED:
+        raise DomainError("error.stale_card")
+    return pledge
+
+
+async def toggle_criterion(
+    session: AsyncSession, actor: Actor, pledge_id: int, version: int, criterion: Criterion
+) -> Pledge:
+    """Tick or untick one criterion on the actor's card."""
+    pledge = await _current(session, pledge_id, version)
+    if not may_decide(actor, pledge):
+        raise DomainError("review.not_yours")
+    row = (
+        await session.exec(
+            select(ReviewChecklist).where(
+                ReviewChecklist.pledge_id == pledge_id,
+                ReviewChecklist.version == version,
+                ReviewChecklist.reviewer_id == actor.member_id,
+            )
+        )
+    ).first()
+    if row is None:
+        row = ReviewChecklist(
+            pledge_id=pledge_id, version=version, reviewer_id=actor.member_id, criteria=[]
+        )
+    ticks = set(row.criteria)
+    ticks ^= {criterion.value}
+    row.criteria = [c.value for c in Criterion if c.value in ticks]
+    session.add(row)
+    await session.flush()
+    return pledge
+
+
+async def check_may_decide(
+    session: AsyncSession, actor: Actor, pledge_id: int, version: int
+) -> Pledge:
+    """Return the pledge if the actor may decide this version now, else refuse."""
+    pledge = await _current(session, pledge_id, version)
+    if not may_decide(actor, pledge):
+        raise DomainError("review.not_yours")
+    return pledge
+
+
+async def decide(
+    session: AsyncSession,
+    actor: Actor,
+    pledge_id: int,
+    version: int,
+    verdict: Verdict,
+    *,
+    codec: CallbackCodec,
+    reasons: list[Criterion] | None = None,
+    opinion: str = "",
+) -> Pledge:
+    """Approve (确认) or return (退回修改完善) one version; exactly one decision ever counts.
+
+    Raises:
+        DomainError: ``error.stale_card`` when the version was decided or changed meanwhile,
+            ``review.not_yours``, ``review.reason_required`` for a return without reasons.
+    """
+    if verdict not in (Verdict.APPROVE, Verdict.RETURN):
+        raise DomainError("error.bad_button")
+    pledge = await check_may_decide(session, actor, pledge_id, version)
+    reasons = reasons or []
+    opinion = opinion.strip()
+    if verdict is Verdict.RETURN and not reasons and not opinion:
+        raise DomainError("review.reason_required")
+    if len(opinion) > 1000:
+        raise DomainError("error.too_long", limit=1000)
+    event = PledgeEvent.APPROVE if verdict is Verdict.APPROVE else PledgeEvent.RETURN
+    new_status = apply(pledge.status, event)
+    now = utcnow()
+    # The decision counts only if the row is still the submitted version the card showed.
+    result = await session.exec(
+        update(Pledge)
+        .where(
+            Pledge.id == pledge_id,
+            Pledge.version == version,
+            Pledge.status == PledgeStatus.SUBMITTED,
+        )
+        .values(status=new_status, decided_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise DomainError("error.stale_card")
+    await session.refresh(pledge)
+    criteria = await cards.ticked(session, pledge_id, version, actor.member_id)
+    session.add(
+        Review(
+            pledge_id=pledge_id,
+            pledge_version=version,
+            reviewer_id=actor.member_id,
+            kind="decision",
+            decision=verdict.value,
+            opinion=opinion,
+            criteria=criteria,
+            reasons=[r.value for r in reasons],
+            decided_at=now,
+        )
+    )
+    await session.flush()
+    await audit.record(
+        session,
+        "pledge.approved" if verdict is Verdict.APPROVE else "pledge.returned",
+        actor=actor.member_id,
+        subject=f"pledge:{pledge_id}",
+        payload={
+            "version": version,
+            "criteria": criteria,
+            "reasons": [r.value for r in reasons],
+            "opinion": opinion,
+        },
+        at=now,
+    )
+    await refresh_cards(session, codec, pledge, version)
+    if verdict is Verdict.RETURN:
+        ctx = await cards.pledge_context(session, pledge, snapshot=True)
+        ctx.update(
+            by=actor.name, reasons=[r.value for r in reasons], opinion=opinion, version=version
+        )
+        for drafter in await _drafters(session, pledge):
+            await outbox.notify_member(
+                session,
+                drafter,
+                Reply("review.returned_notice", ctx),
+                key=f"ret:{pledge_id}:{version}:{drafter}",
+            )
+    else:
+        await publish.publish(session, pledge, actor_id=actor.member_id)
+    return pledge
+
+
+async def _drafters(session: AsyncSession, pledge: Pledge) -> list[int]:
+    if pledge.owner_kind is OwnerKind.MEMBER:
+        return [pledge.owner_member_id]
+    return await _holders(session, Role.SECRETARY, pledge.org_id, set()) or [pledge.drafted_by]
+
+
+async def peer_opinion(
+    session: AsyncSession,
+    actor: Actor,
+    pledge_id: int,
+    version: int,
+    verdict: Verdict,
+    *,
+    codec: CallbackCodec,
+    opinion: str = "",
+) -> Pledge:
+    """Record a peer's advisory opinion and show it on the reviewers' cards.
+
+    Raises:
+        DomainError: ``peer.not_asked``, ``peer.already``, ``error.stale_card``,
+            ``peer.comment_required`` for a suggestion without a comment.
+    """
+    if verdict not in (Verdict.AGREE, Verdict.SUGGEST):
+        raise DomainError("error.bad_button")
+    pledge = await _current(session, pledge_id, version)
+    req = (
+        await session.exec(
+            select(PeerRequest).where(
+                PeerRequest.pledge_id == pledge_id,
+                PeerRequest.version == version,
+                PeerRequest.member_id == actor.member_id,
+            )
+        )
+    ).first()
+    if req is None:
+        raise DomainError("peer.not_asked")
+    if req.answered_at is not None:
+        raise DomainError("peer.already")
+    opinion = opinion.strip()
+    if verdict is Verdict.SUGGEST and not opinion:
+        raise DomainError("peer.comment_required")
+    if len(opinion) > 1000:
+        raise DomainError("error.too_long", limit=1000)
+    now = utcnow()
+    req.answered_at = now
+    session.add(req)
+    session.add(
+        Review(
+            pledge_id=pledge_id,
+            pledge_version=version,
+            reviewer_id=actor.member_id,
+            kind="peer",
+            decision=verdict.value,
+            opinion=opinion,
+            decided_at=now,
+        )
+    )
+    await session.flush()
+    await audit.record(
+        session,
+        "pledge.peer_opinion",
+        actor=actor.member_id,
+        subject=f"pledge:{pledge_id}",
+        payload={"version": version, "verdict": verdict.value, "opinion": opinion},
+        at=now,
+    )
+    await refresh_cards(session, codec, pledge, version)
+    return pledge
+
+
+async def refresh_cards(
+    session: AsyncSession, codec: CallbackCodec, pledge: Pledge, version: int
+) -> None:
+    """Edit every delivered card of this version to show the latest state; drop unsent ones."""
+    rows = (
+        await session.exec(
+            select(Outbox, Account.member_id)
+            .join(
+                Account,
+                (col(Account.platform) == Outbox.platform)
+                & (col(Account.chat_id) == Outbox.chat_id),
+            )
+            .where(
+                col(Outbox.dedup_key).startswith(cards.card_key(pledge.id, version))
+                | col(Outbox.dedup_key).startswith(cards.peer_key(pledge.id, version)),
+                Outbox.kind == "message",
+            )
+        )
+    ).all()
+    stamp = utcnow().strftime("%Y%m%d%H%M%S%f")
+    for row, member_id in rows:
+        is_peer = row.dedup_key.startswith("peer:")
+        if row.status is OutboxStatus.PENDING and row.sent_message_id is None:
+            continue  # not out yet: it will be built afresh when the person opens /review
+        if row.sent_message_id is None:
+            continue
+        if is_peer:
+            card = await cards.peer_card(
+                session,
+                codec,
+                pledge,
+                member_id,
+                version=version,
+                edit_message_id=row.sent_message_id,
+            )
+        else:
+            card = await cards.review_card(
+                session,
+                codec,
+                pledge,
+                member_id,
+                version=version,
+                edit_message_id=row.sent_message_id,
+            )
+        await outbox.enqueue(
+            session,
+            platform=row.platform,
+            chat_id=row.chat_id,
+            reply=card,
+            locale=row.payload.get("locale", "zh_CN"),
+            key=f"edit:{row.id}:{stamp}",
+            priority=Priority.REPLY,
+        )
+
+
+async def pending_for(session: AsyncSession, actor: Actor) -> list[Pledge]:
+    """Return the submitted pledges this actor may decide now, oldest first."""
+    conditions = []
+    for g in actor.grants:
+        if g.role in (Role.SECRETARY, Role.REVIEWER):
+            conditions.append(
+                (col(Pledge.review_org_id) == g.org_id) & (col(Pledge.review_role) == g.role.value)
+            )
+    if not conditions:
+        return []
+    rows = (
+        await session.exec(
+            select(Pledge)
+            .where(Pledge.status == PledgeStatus.SUBMITTED, or_(*conditions))
+            .order_by(col(Pledge.submitted_at))
+            .limit(20)
+        )
+    ).all()
+    return [p for p in rows if may_decide(actor, p)]
+
+
+async def peer_pending_for(session: AsyncSession, actor: Actor) -> list[Pledge]:
+    """Return the pledges a peer was asked about and has not answered yet."""
+    rows = (
+        await session.exec(
+            select(Pledge)
+            .join(PeerRequest, col(PeerRequest.pledge_id) == Pledge.id)
+            .where(
+                PeerRequest.member_id == actor.member_id,
+                col(PeerRequest.answered_at).is_(None),
+                PeerRequest.version == Pledge.version,
+                Pledge.status == PledgeStatus.SUBMITTED,
+            )
+        )
+    ).all()
+    return list(rows)

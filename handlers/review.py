@@ -1,0 +1,174 @@
+"""S3 in chat: the review cards' buttons, the reason for a return, peers' opinions, /review."""
+
+from __future__ import annotations
+
+import uuid
+
+from campaign import cards, outbox, review
+from campaign.cards import CriterionCb, PeerCb, ReasonCb, ReviewCb
+from handlers.context import Ctx
+from handlers.events import ButtonPressed, TextReceived
+from models.callbacks import CallbackData
+from models.dialog import Priority
+from models.errors import DomainError
+from models.pledge import Verdict
+from models.reply import Reply
+
+REASON_DIALOG = "review_reason"
+PEER_DIALOG = "peer_comment"
+OPINION_MAX = 1000
+
+
+def _message_id(ctx: Ctx) -> str | None:
+    return ctx.event.message_id if isinstance(ctx.event, ButtonPressed) else None
+
+
+async def on_decision(ctx: Ctx, cb: CallbackData) -> list[Reply]:
+    """通过 decides at once; 退回修改 asks for the reason first (picked or typed)."""
+    assert isinstance(cb, ReviewCb)
+    if cb.verdict is Verdict.APPROVE:
+        await review.decide(
+            ctx.session, ctx.actor, cb.pledge_id, cb.version, Verdict.APPROVE, codec=ctx.codec
+        )
+        ctx.state.clear()
+        return [Reply("review.approved_toast", toast=True)]
+    if cb.verdict is not Verdict.RETURN:
+        raise DomainError("error.bad_button")
+    pledge = await review.check_may_decide(ctx.session, ctx.actor, cb.pledge_id, cb.version)
+    ctx.state.enter(REASON_DIALOG, "reason", pledge_id=cb.pledge_id, version=cb.version)
+    card = await cards.review_card(
+        ctx.session,
+        ctx.codec,
+        pledge,
+        ctx.actor.member_id,
+        edit_message_id=_message_id(ctx),
+        choosing_reason=True,
+    )
+    return [card, ctx.reply("review.ask_reason")]
+
+
+async def on_reason(ctx: Ctx, cb: CallbackData) -> list[Reply]:
+    """Return for the picked reason, or go back to the card."""
+    assert isinstance(cb, ReasonCb)
+    if cb.reason is None:
+        pledge = await review.check_may_decide(ctx.session, ctx.actor, cb.pledge_id, cb.version)
+        ctx.state.clear()
+        card = await cards.review_card(
+            ctx.session, ctx.codec, pledge, ctx.actor.member_id, edit_message_id=_message_id(ctx)
+        )
+        return [card]
+    await review.decide(
+        ctx.session,
+        ctx.actor,
+        cb.pledge_id,
+        cb.version,
+        Verdict.RETURN,
+        codec=ctx.codec,
+        reasons=[cb.reason],
+    )
+    ctx.state.clear()
+    return [Reply("review.returned_toast", toast=True)]
+
+
+async def on_reason_text(ctx: Ctx) -> list[Reply]:
+    """Return with the reason the reviewer typed."""
+    assert isinstance(ctx.event, TextReceived)
+    text = ctx.event.text.strip()
+    if not text:
+        return [ctx.reply("review.ask_reason")]
+    if len(text) > OPINION_MAX:
+        raise DomainError("error.too_long", limit=OPINION_MAX)
+    data = ctx.state.data
+    await review.decide(
+        ctx.session,
+        ctx.actor,
+        int(data["pledge_id"]),
+        int(data["version"]),
+        Verdict.RETURN,
+        codec=ctx.codec,
+        opinion=text,
+    )
+    ctx.state.clear()
+    return [ctx.reply("review.returned_done")]
+
+
+async def on_criterion(ctx: Ctx, cb: CallbackData) -> list[Reply]:
+    """Tick or untick a criterion; the card is edited in place."""
+    assert isinstance(cb, CriterionCb)
+    pledge = await review.toggle_criterion(
+        ctx.session, ctx.actor, cb.pledge_id, cb.version, cb.criterion
+    )
+    card = await cards.review_card(
+        ctx.session, ctx.codec, pledge, ctx.actor.member_id, edit_message_id=_message_id(ctx)
+    )
+    return [card]
+
+
+async def on_peer(ctx: Ctx, cb: CallbackData) -> list[Reply]:
+    """A peer agrees at once, or is asked for the change they suggest."""
+    assert isinstance(cb, PeerCb)
+    if cb.verdict is Verdict.AGREE:
+        await review.peer_opinion(
+            ctx.session, ctx.actor, cb.pledge_id, cb.version, Verdict.AGREE, codec=ctx.codec
+        )
+        return [Reply("peer.thanks", toast=True)]
+    if cb.verdict is not Verdict.SUGGEST:
+        raise DomainError("error.bad_button")
+    ctx.state.enter(PEER_DIALOG, "comment", pledge_id=cb.pledge_id, version=cb.version)
+    return [ctx.reply("peer.ask_comment")]
+
+
+async def on_peer_text(ctx: Ctx) -> list[Reply]:
+    """Record the peer's suggested change."""
+    assert isinstance(ctx.event, TextReceived)
+    text = ctx.event.text.strip()
+    if not text:
+        return [ctx.reply("peer.ask_comment")]
+    if len(text) > OPINION_MAX:
+        raise DomainError("error.too_long", limit=OPINION_MAX)
+    data = ctx.state.data
+    await review.peer_opinion(
+        ctx.session,
+        ctx.actor,
+        int(data["pledge_id"]),
+        int(data["version"]),
+        Verdict.SUGGEST,
+        codec=ctx.codec,
+        opinion=text,
+    )
+    ctx.state.clear()
+    return [ctx.reply("peer.thanks")]
+
+
+async def on_review(ctx: Ctx) -> list[Reply]:
+    """Send a fresh card for every pledge awaiting the sender's decision or opinion."""
+    pending = await review.pending_for(ctx.session, ctx.actor)
+    asked = await review.peer_pending_for(ctx.session, ctx.actor)
+    if not pending and not asked:
+        return [ctx.reply("review.none")]
+    tag = uuid.uuid4().hex[:8]
+    header = ctx.reply("review.pending", count=len(pending), peers=len(asked))
+    await _queue_card(ctx, header, f"hdr:{tag}")
+    for pledge in pending:
+        card = await cards.review_card(ctx.session, ctx.codec, pledge, ctx.actor.member_id)
+        await _queue_card(ctx, card, f"{cards.card_key(pledge.id, pledge.version)}r:{tag}")
+    for pledge in asked:
+        card = await cards.peer_card(ctx.session, ctx.codec, pledge, ctx.actor.member_id)
+        await _queue_card(ctx, card, f"{cards.peer_key(pledge.id, pledge.version)}r:{tag}")
+    return []
+
+
+async def _queue_card(ctx: Ctx, card: Reply, key: str) -> None:
+    # Cards go out under their own key so that a later decision can find and edit them; the
+    # header goes the same way so that it is delivered before the cards.
+    row = await outbox.enqueue(
+        ctx.session,
+        platform=ctx.sender.platform,
+        chat_id=ctx.sender.chat_id,
+        reply=card,
+        locale=ctx.locale,
+        key=f"{key}:{ctx.sender.chat_id}",
+        priority=Priority.REPLY,
+    )
+    if row is not None:
+        ctx.extra_outbox.append(row)
