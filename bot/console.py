@@ -3,7 +3,8 @@
 Lines starting with ``/`` are commands; a bare number presses that button of the last card;
 anything else is text. ``/as PHONE`` takes the seat of the roster member with that phone (the
 seat shares that person's contact, so binding goes through the same path as in Telegram);
-``/contact PHONE`` shares a contact by hand; ``/quit`` leaves. Messages the bot sends to other
+``/contact PHONE`` shares a contact by hand; ``/group LINE`` says LINE in the branch's group
+chat (for /bindgroup and the display posts); ``/quit`` leaves. Messages the bot sends to other
 people are printed too, marked with their name, so a whole story can be followed in one window.
 """
 
@@ -22,6 +23,7 @@ from bot.delivery import RenderedMenu, RenderedMessage
 from bot.outbox import OutboxWorker
 from handlers.events import (
     ButtonPressed,
+    ChatType,
     CommandReceived,
     ContactShared,
     Event,
@@ -32,6 +34,7 @@ from models.org import Account, Member
 from templates import catalog
 
 PLATFORM = "console"
+GROUP_CHAT = "group"
 
 
 @dataclass
@@ -49,6 +52,8 @@ class ConsoleMessenger:
     def _head(self, chat_id: str) -> str:
         if chat_id == self.current:
             return "🤖 "
+        if chat_id == GROUP_CHAT:
+            return "🤖 → [👥] "
         return f"🤖 → [{self.names.get(chat_id, chat_id)}] "
 
     async def send(self, chat_id: str, message: RenderedMessage) -> str:
@@ -93,9 +98,18 @@ class ConsoleSession:
         self.worker = OutboxWorker(services.store, {PLATFORM: self.messenger})
         self.seat: str | None = None
         self.phone: str | None = None
+        self.locale = services.settings.default_locale
 
-    def _sender(self) -> Sender:
+    def _sender(self, group: bool = False) -> Sender:
         seat = self.seat or "guest"
+        if group:
+            return Sender(
+                platform=PLATFORM,
+                user_id=seat,
+                chat_id=GROUP_CHAT,
+                chat_type=ChatType.GROUP,
+                chat_title=GROUP_CHAT,
+            )
         return Sender(platform=PLATFORM, user_id=seat, chat_id=seat, display_name=seat)
 
     async def _dispatch(self, event: Event) -> None:
@@ -107,6 +121,12 @@ class ConsoleSession:
         while await self.worker.run_once():
             pass
 
+    def take_guest_seat(self, name: str) -> None:
+        """Sit as someone not bound yet (to try an invite link or a wrong contact)."""
+        self.seat = f"guest-{name}"
+        self.phone = None
+        self.messenger.current = self.seat
+
     async def take_seat(self, phone: str) -> None:
         """Sit as the roster member with ``phone``; share their contact if not bound yet."""
         async with self.services.store.read() as session:
@@ -116,7 +136,7 @@ class ConsoleSession:
         self.messenger.current = self.seat
         if member is not None:
             self.messenger.names[self.seat] = member.name
-        print(catalog().render("console.seat", "zh_CN", phone=phone), file=self.out)
+        print(catalog().render("console.seat", self.locale, phone=phone), file=self.out)
         async with self.services.store.read() as session:
             bound = (
                 await session.exec(
@@ -144,6 +164,17 @@ class ConsoleSession:
         if self.seat is None:
             self.seat = "guest"
             self.messenger.current = self.seat
+        if line.startswith("/group "):
+            said = line[len("/group ") :].strip()
+            if said.startswith("/"):
+                command, _, args = said[1:].partition(" ")
+                event: Event = CommandReceived(
+                    sender=self._sender(group=True), command=command, args=args.strip()
+                )
+            else:
+                event = TextReceived(sender=self._sender(group=True), text=said)
+            await self._dispatch(event)
+            return True
         if line.startswith("/contact"):
             phone = line[len("/contact") :].strip() or (self.phone or "")
             await self._dispatch(
@@ -170,7 +201,7 @@ async def repl(
 ) -> None:
     """Read lines from the terminal until end of input or /quit."""
     session = ConsoleSession(services, out=out)
-    print(catalog().render("console.banner", "zh_CN"), file=out)
+    print(catalog().render("console.banner", session.locale), file=out)
     loop = asyncio.get_running_loop()
     reader = read or sys.stdin.readline
     while True:

@@ -74,7 +74,7 @@ def allowed_actions(actor: Actor | None) -> list[Action]:
     if actor is None:
         return []
     out = [Action.PLEDGE, Action.MINE, Action.PUBLIC, Action.REPORT]
-    if actor.has(Role.SECRETARY) or actor.has(Role.REVIEWER) or actor.has(Role.OFFICE):
+    if actor.has(Role.SECRETARY) or actor.has(Role.REVIEWER):
         out.append(Action.REVIEW)
     if actor.has(Role.SECRETARY) or actor.has(Role.OFFICE):
         out.append(Action.BIND_GROUP)

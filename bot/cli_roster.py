@@ -1,0 +1,171 @@
+"""Command line for the roster: ``roster import FILE`` and ``demo-data``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from bot.settings import load_settings
+from campaign.db import Store
+from campaign.demo_data import DEFAULT_SEED, generate_roster, roster_table
+from campaign.roster import (
+    ImportResult,
+    import_parsed,
+    import_roster,
+    iter_errors,
+    render_summary,
+    validate_rows,
+    write_roster,
+)
+from templates import catalog
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr that tolerates a total that changes as it goes."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, enabled: bool | None = None) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        """Show ``done`` out of ``total``."""
+        if not self.enabled or total <= 0:
+            return
+        percent = min(100, done * 100 // total)
+        if percent == self.shown:
+            return
+        self.shown = percent
+        filled = self.WIDTH * percent // 100
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        click.echo(f"\r{self.label} [{bar}] {percent:3d}%", err=True, nl=False)
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self.enabled and self.shown >= 0:
+            click.echo("", err=True)
+
+
+def _locale(ctx: click.Context) -> str:
+    obj = ctx.find_root().obj
+    if isinstance(obj, dict) and obj.get("locale"):
+        return obj["locale"]
+    return load_settings().default_locale
+
+
+def _report(result: ImportResult, locale: str) -> None:
+    messages = catalog()
+    if result.ok:
+        click.echo(render_summary(result, locale))
+        return
+    click.echo(messages.render("roster.rejected", locale, count=len(result.errors)), err=True)
+    for line in iter_errors(result.errors, locale):
+        click.echo(line, err=True)
+    sys.exit(1)
+
+
+@click.group("roster")
+def roster() -> None:
+    """Manage the roster (花名册) of organizations and people."""
+
+
+@roster.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def import_cmd(ctx: click.Context, file: Path, quiet: bool) -> None:
+    """Import a roster FILE (CSV in UTF-8 or .xlsx): all rows, or nothing and every error."""
+    locale = _locale(ctx)
+    bar = ProgressBar(
+        catalog().render("roster.progress", locale), enabled=False if quiet else None
+    )
+
+    async def go() -> ImportResult:
+        store = Store(load_settings().database_url)
+        try:
+            await store.migrate()
+            return await import_roster(store, file, bar)
+        finally:
+            await store.dispose()
+
+    try:
+        result = asyncio.run(go())
+    finally:
+        bar.close()
+    _report(result, locale)
+
+
+@click.command("demo-data")
+@click.option(
+    "--members",
+    "-n",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="How many people the roster lists (the fixed demo cast included).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the roster to this .csv or .xlsx file.",
+)
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
+@click.option(
+    "--import/--no-import",
+    "do_import",
+    default=True,
+    show_default=True,
+    help="Import the roster into the DATABASE_URL store.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def demo_data(
+    ctx: click.Context, members: int, out: Path | None, seed: int, do_import: bool, quiet: bool
+) -> None:
+    """Generate a Longnan (陇南市) demo roster; write it to a file and/or import it."""
+    locale = _locale(ctx)
+    messages = catalog()
+    if out is None and not do_import:
+        raise click.UsageError(messages.render("roster.demo_needs_out", locale))
+    rows = generate_roster(members, seed)
+    if out is not None:
+        written = write_roster(out, rows)
+        click.echo(messages.render("roster.demo_written", locale, rows=written, path=str(out)))
+    if not do_import:
+        return
+    settings = load_settings()
+    click.echo(messages.render("roster.demo_importing", locale, url=_safe_url(settings)))
+    bar = ProgressBar(messages.render("roster.progress", locale), enabled=False if quiet else None)
+
+    async def go() -> ImportResult:
+        store = Store(settings.database_url)
+        try:
+            await store.migrate()
+            if out is not None:
+                return await import_roster(store, out, bar)
+            return await import_parsed(store, validate_rows(roster_table(rows)), bar)
+        finally:
+            await store.dispose()
+
+    try:
+        result = asyncio.run(go())
+    finally:
+        bar.close()
+    _report(result, locale)
+
+
+def _safe_url(settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def register(group: click.Group) -> None:
+    """Add the roster commands to the ``pledgebot`` command group."""
+    group.add_command(roster)
+    group.add_command(demo_data)

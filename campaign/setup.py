@@ -1,0 +1,65 @@
+"""Open a year's campaign over a subtree (the office's first act, before anyone pledges)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from campaign import audit
+from models.campaign import Campaign
+from models.errors import DomainError
+from models.org import Org
+
+
+async def open_campaign(
+    session: AsyncSession,
+    root: str,
+    year: int,
+    *,
+    starts_on: date,
+    pledge_deadline: date | None = None,
+    ends_on: date | None = None,
+    actor: int | None = None,
+) -> Campaign:
+    """Open (or return the already open) campaign of ``year`` over the org named ``root``.
+
+    The notice's calendar is the default: pledging done by the end of April (T1), items
+    honoured within the year.
+
+    Raises:
+        DomainError: ``campaign.no_such_org`` or ``campaign.bad_dates``.
+    """
+    org = (await session.exec(select(Org).where(Org.full_name == root))).first()
+    if org is None:
+        raise DomainError("campaign.no_such_org", org=root)
+    pledge_deadline = pledge_deadline or date(year, 4, 30)
+    ends_on = ends_on or date(year, 12, 31)
+    if not starts_on <= pledge_deadline <= ends_on:
+        raise DomainError("campaign.bad_dates")
+    existing = (
+        await session.exec(
+            select(Campaign).where(Campaign.root_org_id == org.id, Campaign.year == year)
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    camp = Campaign(
+        year=year,
+        name=str(year),
+        root_org_id=org.id,
+        starts_on=starts_on,
+        pledge_deadline=pledge_deadline,
+        ends_on=ends_on,
+    )
+    session.add(camp)
+    await session.flush()
+    await audit.record(
+        session,
+        "campaign.opened",
+        actor=actor,
+        subject=f"campaign:{camp.id}",
+        payload={"year": year, "root": root, "deadline": pledge_deadline.isoformat()},
+    )
+    return camp
