@@ -62,7 +62,9 @@ def invite(ctx: click.Context, phone: str) -> None:
     try:
         token = asyncio.run(go())
     except DomainError as exc:
-        click.echo(catalog().render(exc.key, locale, **exc.context), err=True)
+        # The chat wording ("tap the button below") does not fit a terminal.
+        key = {"bind.bad_phone": "cli.bad_phone", "bind.not_on_roster": "cli.not_on_roster"}
+        click.echo(catalog().render(key.get(exc.key, exc.key), locale, phone=phone), err=True)
         sys.exit(1)
     username = settings.bot_username or asyncio.run(_bot_username(settings))
     if username:
@@ -146,9 +148,9 @@ def upgrade() -> None:
 
 
 def _register_more() -> None:
-    from bot import cli_demo, cli_roster, cli_run
+    from bot import cli_campaign, cli_demo, cli_roster, cli_run
 
-    for module in (cli_run, cli_roster, cli_demo):
+    for module in (cli_run, cli_roster, cli_campaign, cli_demo):
         module.register(main)
 
 
