@@ -71,7 +71,16 @@ class PeerCb(CallbackData):
     verdict: Verdict
 
 
-CARD_TYPES: tuple[type[CallbackData], ...] = (ReviewCb, CriterionCb, ReasonCb, PeerCb)
+@dataclass(frozen=True)
+class RectCb(CallbackData):
+    """A step of a rectification: the owner claims it done; the opener closes or reopens it."""
+
+    prefix = "rx"
+    rect_id: int
+    action: str
+
+
+CARD_TYPES: tuple[type[CallbackData], ...] = (ReviewCb, CriterionCb, ReasonCb, PeerCb, RectCb)
 
 
 def card_key(pledge_id: int, version: int) -> str:

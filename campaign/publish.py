@@ -33,7 +33,7 @@ async def publish(session: AsyncSession, pledge: Pledge, *, actor_id: int) -> No
     recipients = (
         [pledge.owner_member_id]
         if pledge.owner_kind is OwnerKind.MEMBER
-        else await _secretaries(session, pledge.org_id) or [pledge.drafted_by]
+        else await secretaries(session, pledge.org_id) or [pledge.drafted_by]
     )
     for member_id in recipients:
         await outbox.notify_member(
@@ -54,7 +54,7 @@ async def publish(session: AsyncSession, pledge: Pledge, *, actor_id: int) -> No
         )
     if not groups:
         org = await session.get(Org, pledge.org_id)
-        for member_id in await _secretaries(session, pledge.org_id):
+        for member_id in await secretaries(session, pledge.org_id):
             await outbox.notify_member(
                 session,
                 member_id,
@@ -70,7 +70,8 @@ async def publish(session: AsyncSession, pledge: Pledge, *, actor_id: int) -> No
     )
 
 
-async def _secretaries(session: AsyncSession, org_id: int) -> list[int]:
+async def secretaries(session: AsyncSession, org_id: int) -> list[int]:
+    """Return the active secretaries of an organization."""
     rows = await session.exec(
         select(RoleGrant.member_id)
         .join(Member, col(Member.id) == RoleGrant.member_id)

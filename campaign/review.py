@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, update
 from sqlmodel import col, select
@@ -202,6 +202,7 @@ async def submit(
     pledge.updated_at = now
     pledge.review_org_id = routing.org_id
     pledge.review_role = routing.role.value
+    pledge.routed_at = now
     session.add(pledge)
     session.add(
         PledgeSnapshot(
@@ -553,3 +554,88 @@ async def peer_pending_for(session: AsyncSession, actor: Actor) -> list[Pledge]:
         )
     ).all()
     return list(rows)
+
+
+async def escalate(
+    session: AsyncSession, pledge: Pledge, *, codec: CallbackCodec, now: datetime
+) -> Routing | None:
+    """Send a pledge waiting past its timeout to the next level up; never decide it.
+
+    Returns:
+        The new routing, or None when there is no level above with a reviewer (the office is
+        told once).
+    """
+    org = await session.get(Org, pledge.org_id)
+    chain = await _ancestors(session, org)
+    current = next((i for i, o in enumerate(chain) if o.id == pledge.review_org_id), None)
+    exclude = {m for m in (pledge.owner_member_id, pledge.drafted_by) if m}
+    office: list[int] = []
+    for anc in chain:
+        office = await _holders(session, Role.OFFICE, anc.id, set())
+        if office:
+            break
+    old = await _holders(session, Role(pledge.review_role), pledge.review_org_id, exclude)
+    above = chain[current + 1 :] if current is not None else []
+    for level in above:
+        people = await _holders(session, Role.REVIEWER, level.id, exclude)
+        if not people:
+            continue
+        pledge.review_org_id = level.id
+        pledge.review_role = Role.REVIEWER.value
+        pledge.routed_at = now
+        session.add(pledge)
+        await session.flush()
+        await audit.record(
+            session,
+            "review.escalated",
+            actor=None,
+            subject=f"pledge:{pledge.id}",
+            payload={"version": pledge.version, "to_org": level.id},
+            at=now,
+        )
+        prefix = cards.card_key(pledge.id, pledge.version)
+        for reviewer in people:
+            card = await cards.review_card(session, codec, pledge, reviewer)
+            await outbox.notify_member(
+                session, reviewer, card, key=f"{prefix}{reviewer}:esc{level.id}"
+            )
+        ctx = {
+            "org": org.name,
+            "level": level.name,
+            "owner": await cards.owner_name(session, pledge),
+        }
+        for member_id in {*old, *office}:
+            await outbox.notify_member(
+                session,
+                member_id,
+                Reply("review.timeout_escalated", ctx),
+                key=f"revesc:{pledge.id}:{pledge.version}:{level.id}:{member_id}",
+            )
+        return Routing(level.id, Role.REVIEWER, tuple(people), True, tuple(office))
+    ctx = {"org": org.name, "owner": await cards.owner_name(session, pledge)}
+    for member_id in office:
+        await outbox.notify_member(
+            session,
+            member_id,
+            Reply("review.timeout_stuck", ctx),
+            key=f"revstuck:{pledge.id}:{pledge.version}:{member_id}",
+        )
+    return None
+
+
+async def remind_reviewers(session: AsyncSession, pledge: Pledge) -> int:
+    """Remind the current reviewers of a pledge waiting past its timeout, once per level."""
+    exclude = {m for m in (pledge.owner_member_id, pledge.drafted_by) if m}
+    people = await _holders(session, Role(pledge.review_role), pledge.review_org_id, exclude)
+    ctx = {"owner": await cards.owner_name(session, pledge)}
+    count = 0
+    for member_id in people:
+        count += len(
+            await outbox.notify_member(
+                session,
+                member_id,
+                Reply("review.timeout_reminder", ctx),
+                key=f"revrem:{pledge.id}:{pledge.version}:{pledge.review_org_id}:{member_id}",
+            )
+        )
+    return count

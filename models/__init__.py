@@ -1,7 +1,7 @@
 """Tables and rules that need no I/O."""
 
 from models.audit import AuditEvent
-from models.campaign import Campaign
+from models.campaign import Campaign, JobRun
 from models.dialog import DialogState, Outbox, OutboxStatus, Priority, ProcessedUpdate
 from models.errors import DomainError
 from models.org import Account, Category, GroupLink, Invite, Member, Org, OrgType, Role, RoleGrant
@@ -15,6 +15,15 @@ from models.pledge import (
     Review,
     ReviewChecklist,
 )
+from models.progress import (
+    OrgReport,
+    Pause,
+    PauseReason,
+    Progress,
+    ProgressReport,
+    Rectification,
+    RectificationStatus,
+)
 
 __all__ = [
     "Account",
@@ -25,12 +34,16 @@ __all__ = [
     "DomainError",
     "GroupLink",
     "Invite",
+    "JobRun",
     "Member",
     "Org",
+    "OrgReport",
     "OrgType",
     "Outbox",
     "OutboxStatus",
     "OwnerKind",
+    "Pause",
+    "PauseReason",
     "PeerRequest",
     "Pledge",
     "PledgeItem",
@@ -38,6 +51,10 @@ __all__ = [
     "PledgeStatus",
     "Priority",
     "ProcessedUpdate",
+    "Progress",
+    "ProgressReport",
+    "Rectification",
+    "RectificationStatus",
     "Review",
     "ReviewChecklist",
     "Role",

@@ -4,15 +4,33 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
+
+from models.base import JsonColumn
+
+DEFAULT_QUARTER_STARTS = [1, 4, 7, 10]
 
 
 class Campaign(SQLModel, table=True):
     """One year's public-pledge campaign over a subtree (the notice: 2011年度公开承诺).
 
+    The calendar ("每月一报每季一评") is per campaign and changeable with ``pledgebot campaign``.
+    Days are days of the month in the campaign's time zone; a day past a month's end means its
+    last day.
+
     Attributes:
         pledge_deadline: pledging is done by this date (T1: the end of April).
         ends_on: the last day a pledge item's deadline may fall on.
+        report_day: the monthly progress prompt goes out on this day.
+        reminder_day: those who have not reported by then are reminded, once.
+        summary_day: each branch's monthly summary goes to its secretary to confirm.
+        send_hour: the hour (local) from which scheduled messages go out.
+        quarter_starts: the months that start a quarter (for the quarterly evaluation).
+        review_timeout_hours: a review waiting this long reminds the reviewer, and after as
+            long again escalates to the next level; it never approves by itself.
+        rectification_notice_days: the owner of a rectification is reminded this many days
+            before its deadline.
     """
 
     id: int | None = Field(default=None, primary_key=True)
@@ -23,3 +41,24 @@ class Campaign(SQLModel, table=True):
     pledge_deadline: date
     ends_on: date
     active: bool = True
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    report_day: int = 20
+    reminder_day: int = 25
+    summary_day: int = 28
+    send_hour: int = 9
+    quarter_starts: list[int] = Field(
+        default_factory=lambda: list(DEFAULT_QUARTER_STARTS), sa_column=Column(JsonColumn)
+    )
+    review_timeout_hours: int = 72
+    rectification_notice_days: int = 3
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a calendar job for one period: the record that makes every job idempotent."""
+
+    __tablename__ = "jobrun"
+
+    job: str = Field(primary_key=True, max_length=32)
+    campaign_id: int = Field(primary_key=True, foreign_key="campaign.id")
+    period: str = Field(primary_key=True, max_length=16)
+    queued: int = 0

@@ -96,6 +96,8 @@ class Pledge(SQLModel, table=True):
     #: where the review was routed at submission: whose reviewers decide, and as which role
     review_org_id: int | None = Field(default=None, foreign_key="org.id", index=True)
     review_role: str | None = Field(default=None, max_length=16)
+    #: when the pledge reached its current reviewers (a review timeout counts from here)
+    routed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
     submitted_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))

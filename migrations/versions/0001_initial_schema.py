@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 01:24:26.197390
+Create Date: 2026-11-25 01:37:08.108907
 """
 from alembic import op
 import sqlalchemy as sa
@@ -89,6 +89,14 @@ def upgrade() -> None:
     sa.Column('pledge_deadline', sa.Date(), nullable=False),
     sa.Column('ends_on', sa.Date(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('report_day', sa.Integer(), nullable=False),
+    sa.Column('reminder_day', sa.Integer(), nullable=False),
+    sa.Column('summary_day', sa.Integer(), nullable=False),
+    sa.Column('send_hour', sa.Integer(), nullable=False),
+    sa.Column('quarter_starts', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('review_timeout_hours', sa.Integer(), nullable=False),
+    sa.Column('rectification_notice_days', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['root_org_id'], ['org.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -163,6 +171,49 @@ def upgrade() -> None:
     with op.batch_alter_table('grouplink', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_grouplink_org_id'), ['org_id'], unique=False)
 
+    op.create_table('jobrun',
+    sa.Column('job', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('queued', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
+    sa.PrimaryKeyConstraint('job', 'campaign_id', 'period')
+    )
+    op.create_table('orgreport',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('month', sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
+    sa.Column('figures', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('remarks', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('confirmed_by', sa.Integer(), nullable=False),
+    sa.Column('confirmed_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
+    sa.ForeignKeyConstraint(['confirmed_by'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('org_id', 'month')
+    )
+    with op.batch_alter_table('orgreport', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_orgreport_campaign_id'), ['campaign_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_orgreport_month'), ['month'], unique=False)
+        batch_op.create_index(batch_op.f('ix_orgreport_org_id'), ['org_id'], unique=False)
+
+    op.create_table('pause',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('starts_on', sa.Date(), nullable=False),
+    sa.Column('ends_on', sa.Date(), nullable=False),
+    sa.Column('reason', sa.Enum('leave', 'illness', 'migrant', 'other', name='pausereason', native_enum=False, length=16), nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=False),
+    sa.Column('created_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['created_by'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('pause', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_pause_member_id'), ['member_id'], unique=False)
+
     op.create_table('pledge',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -176,6 +227,7 @@ def upgrade() -> None:
     sa.Column('post', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('review_org_id', sa.Integer(), nullable=True),
     sa.Column('review_role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('routed_at', models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('created_at', models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('submitted_at', models.base.UtcDateTime(timezone=True), nullable=True),
@@ -308,11 +360,64 @@ def upgrade() -> None:
     with op.batch_alter_table('reviewchecklist', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_reviewchecklist_pledge_id'), ['pledge_id'], unique=False)
 
+    op.create_table('progressreport',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('pledge_id', sa.Integer(), nullable=False),
+    sa.Column('month', sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
+    sa.Column('status', sa.Enum('on_track', 'done', 'blocked', name='progress', native_enum=False, length=16), nullable=False),
+    sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('photos', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('reported_by', sa.Integer(), nullable=False),
+    sa.Column('reported_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['item_id'], ['pledgeitem.id'], ),
+    sa.ForeignKeyConstraint(['pledge_id'], ['pledge.id'], ),
+    sa.ForeignKeyConstraint(['reported_by'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('item_id', 'month')
+    )
+    with op.batch_alter_table('progressreport', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_progressreport_item_id'), ['item_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_progressreport_month'), ['month'], unique=False)
+        batch_op.create_index(batch_op.f('ix_progressreport_pledge_id'), ['pledge_id'], unique=False)
+
+    op.create_table('rectification',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('pledge_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=True),
+    sa.Column('opened_by', sa.Integer(), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('deadline', sa.Date(), nullable=False),
+    sa.Column('status', sa.Enum('open', 'claimed', 'closed', name='rectificationstatus', native_enum=False, length=16), nullable=False),
+    sa.Column('opened_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('claimed_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('claim_note', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('closed_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['item_id'], ['pledgeitem.id'], ),
+    sa.ForeignKeyConstraint(['opened_by'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['pledge_id'], ['pledge.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('rectification', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rectification_opened_by'), ['opened_by'], unique=False)
+        batch_op.create_index(batch_op.f('ix_rectification_pledge_id'), ['pledge_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('rectification', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rectification_pledge_id'))
+        batch_op.drop_index(batch_op.f('ix_rectification_opened_by'))
+
+    op.drop_table('rectification')
+    with op.batch_alter_table('progressreport', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_progressreport_pledge_id'))
+        batch_op.drop_index(batch_op.f('ix_progressreport_month'))
+        batch_op.drop_index(batch_op.f('ix_progressreport_item_id'))
+
+    op.drop_table('progressreport')
     with op.batch_alter_table('reviewchecklist', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reviewchecklist_pledge_id'))
 
@@ -353,6 +458,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_pledge_campaign_id'))
 
     op.drop_table('pledge')
+    with op.batch_alter_table('pause', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_pause_member_id'))
+
+    op.drop_table('pause')
+    with op.batch_alter_table('orgreport', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_orgreport_org_id'))
+        batch_op.drop_index(batch_op.f('ix_orgreport_month'))
+        batch_op.drop_index(batch_op.f('ix_orgreport_campaign_id'))
+
+    op.drop_table('orgreport')
+    op.drop_table('jobrun')
     with op.batch_alter_table('grouplink', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_grouplink_org_id'))
 

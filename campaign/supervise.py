@@ -1,0 +1,527 @@
+"""S6 全程督承诺: the ledger, the branch's monthly report, roll-ups up the tree, rectification.
+
+"分级管理，逐级上报": figures come only from the members' reports (nobody types a number), a
+secretary confirms the branch's report in one tap, and each level sees its own subtree with
+the units that have not submitted named. 限期整改 is opened by a secretary (on a member's
+pledge) or by an upper level, has a deadline, and is closed only by whoever opened it.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import and_, case, func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from campaign import audit, outbox
+from campaign.access import Actor
+from campaign.cards import RectCb, owner_name
+from campaign.fulfil import month_of
+from campaign.publish import secretaries
+from models.base import utcnow
+from models.callbacks import CallbackCodec
+from models.errors import DomainError
+from models.org import Member, Org, Role
+from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
+from models.progress import (
+    OrgReport,
+    Pause,
+    Progress,
+    ProgressReport,
+    Rectification,
+    RectificationStatus,
+)
+from models.reply import Button, Reply
+
+MISSING_NAMED = 20
+REASON_MAX = 1000
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """Return the first and last day of a month key."""
+    y, m = (int(x) for x in month.split("-"))
+    return date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1])
+
+
+def _item_figures(month: str, today: date):
+    first, last = month_bounds(month)
+    rep = ProgressReport.__table__.c
+    item = PledgeItem.__table__.c
+    return [
+        func.count(item.id).label("items"),
+        func.sum(case((item.done_on.is_not(None), 1), else_=0)).label("done"),
+        func.sum(case((and_(item.done_on >= first, item.done_on <= last), 1), else_=0)).label(
+            "done_month"
+        ),
+        func.sum(case((rep.status == Progress.ON_TRACK.value, 1), else_=0)).label("on_track"),
+        func.sum(
+            case((and_(rep.status == Progress.BLOCKED.value, item.done_on.is_(None)), 1), else_=0)
+        ).label("blocked"),
+        func.sum(case((and_(item.done_on.is_(None), item.deadline < today), 1), else_=0)).label(
+            "overdue"
+        ),
+        func.sum(case((and_(item.done_on.is_(None), rep.id.is_(None)), 1), else_=0)).label(
+            "unreported"
+        ),
+    ]
+
+
+def _figures(row) -> dict:
+    keys = ("items", "done", "done_month", "on_track", "blocked", "overdue", "unreported")
+    return {k: int(getattr(row, k) or 0) for k in keys}
+
+
+async def _figures_for(
+    session: AsyncSession, campaign_id: int, month: str, today: date, *, org_path: str
+) -> dict:
+    rep = ProgressReport.__table__.c
+    query = (
+        select(*_item_figures(month, today))
+        .select_from(PledgeItem)
+        .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
+        .join(Org, col(Org.id) == Pledge.org_id)
+        .outerjoin(
+            ProgressReport.__table__,
+            and_(rep.item_id == PledgeItem.id, rep.month == month),
+        )
+        .where(
+            Pledge.campaign_id == campaign_id,
+            Pledge.status == PledgeStatus.PUBLISHED,
+            col(Org.path).startswith(org_path),
+        )
+    )
+    return _figures((await session.exec(query)).one())
+
+
+async def branch_report(
+    session: AsyncSession, campaign_id: int, org_id: int, month: str, today: date
+) -> dict:
+    """Return a branch's month: who reported, who not, who is paused, and the item figures."""
+    org = await session.get(Org, org_id)
+    pledges = (
+        await session.exec(
+            select(Pledge).where(
+                Pledge.campaign_id == campaign_id,
+                Pledge.org_id == org_id,
+                Pledge.status == PledgeStatus.PUBLISHED,
+            )
+        )
+    ).all()
+    first, last = month_bounds(month)
+    paused = set(
+        (
+            await session.exec(
+                select(Pause.member_id).where(Pause.starts_on <= last, Pause.ends_on >= first)
+            )
+        ).all()
+    )
+    reported, missing, resting = [], [], []
+    for pledge in pledges:
+        items = (
+            await session.exec(select(PledgeItem).where(PledgeItem.pledge_id == pledge.id))
+        ).all()
+        answered = set(
+            (
+                await session.exec(
+                    select(ProgressReport.item_id).where(
+                        ProgressReport.pledge_id == pledge.id, ProgressReport.month == month
+                    )
+                )
+            ).all()
+        )
+        owing = [i for i in items if i.done_on is None and i.id not in answered]
+        name = await owner_name(session, pledge)
+        if not owing:
+            reported.append(name)
+        elif pledge.owner_member_id in paused:
+            resting.append(name)
+        else:
+            missing.append(name)
+    confirmed = (
+        await session.exec(
+            select(OrgReport).where(OrgReport.org_id == org_id, OrgReport.month == month)
+        )
+    ).first()
+    return {
+        "org_id": org_id,
+        "org": org.name if org else "",
+        "month": month,
+        "pledges": len(pledges),
+        "reported": reported,
+        "missing": missing,
+        "paused": resting,
+        "figures": await _figures_for(session, campaign_id, month, today, org_path=org.path),
+        "confirmed": confirmed is not None,
+        "remarks": confirmed.remarks if confirmed else "",
+    }
+
+
+async def confirm_branch(
+    session: AsyncSession,
+    actor: Actor,
+    campaign_id: int,
+    org_id: int,
+    month: str,
+    *,
+    today: date,
+    remarks: str = "",
+) -> OrgReport:
+    """Confirm the branch's monthly report (and so submit it upward); re-confirming updates it.
+
+    Raises:
+        DomainError: ``error.forbidden`` unless the actor is the branch's secretary.
+    """
+    if not actor.is_secretary_of(org_id):
+        raise DomainError("error.forbidden")
+    remarks = remarks.strip()
+    if len(remarks) > REASON_MAX:
+        raise DomainError("error.too_long", limit=REASON_MAX)
+    report = await branch_report(session, campaign_id, org_id, month, today)
+    figures = {
+        **report["figures"],
+        "reported": len(report["reported"]),
+        "missing": len(report["missing"]),
+        "paused": len(report["paused"]),
+    }
+    row = (
+        await session.exec(
+            select(OrgReport).where(OrgReport.org_id == org_id, OrgReport.month == month)
+        )
+    ).first()
+    if row is None:
+        row = OrgReport(
+            campaign_id=campaign_id, org_id=org_id, month=month, confirmed_by=actor.member_id
+        )
+    row.figures = figures
+    row.remarks = remarks or row.remarks
+    row.confirmed_by = actor.member_id
+    row.confirmed_at = utcnow()
+    session.add(row)
+    await session.flush()
+    await audit.record(
+        session,
+        "report.confirmed",
+        actor=actor.member_id,
+        subject=f"org:{org_id}",
+        payload={"month": month, "figures": figures, "remarks": row.remarks},
+    )
+    return row
+
+
+async def reporting_branches(session: AsyncSession, campaign_id: int, org_path: str) -> list:
+    """Return (id, name, path) of every organization in a subtree with a published pledge."""
+    rows = await session.exec(
+        select(Org.id, Org.name, Org.path)
+        .join(Pledge, col(Pledge.org_id) == Org.id)
+        .where(
+            Pledge.campaign_id == campaign_id,
+            Pledge.status == PledgeStatus.PUBLISHED,
+            col(Org.path).startswith(org_path),
+        )
+        .distinct()
+        .order_by(col(Org.id))
+    )
+    return list(rows.all())
+
+
+async def subtree_summary(
+    session: AsyncSession, campaign_id: int, org_id: int, month: str, today: date
+) -> dict:
+    """Return a level's month over its subtree: figures, units submitted, units missing (named).
+
+    Also the same per direct child, so a county sees its townships and a city its counties.
+    """
+    org = await session.get(Org, org_id)
+    expected = await reporting_branches(session, campaign_id, org.path)
+    submitted = set(
+        (
+            await session.exec(
+                select(OrgReport.org_id)
+                .join(Org, col(Org.id) == OrgReport.org_id)
+                .where(
+                    OrgReport.campaign_id == campaign_id,
+                    OrgReport.month == month,
+                    col(Org.path).startswith(org.path),
+                )
+            )
+        ).all()
+    )
+    missing = [name for oid, name, _ in expected if oid not in submitted]
+    children = (
+        await session.exec(select(Org).where(Org.parent_id == org_id).order_by(col(Org.id)))
+    ).all()
+    parts = []
+    for child in children:
+        figures = await _figures_for(session, campaign_id, month, today, org_path=child.path)
+        if not figures["items"]:
+            continue
+        branches = [oid for oid, _, path in expected if path.startswith(child.path)]
+        parts.append(
+            {
+                "org": child.name,
+                "figures": figures,
+                "expected": len(branches),
+                "submitted": len([b for b in branches if b in submitted]),
+            }
+        )
+    return {
+        "org": org.name,
+        "month": month,
+        "figures": await _figures_for(session, campaign_id, month, today, org_path=org.path),
+        "expected": len(expected),
+        "submitted": len([oid for oid, _, _ in expected if oid in submitted]),
+        "missing": missing[:MISSING_NAMED],
+        "missing_more": max(0, len(missing) - MISSING_NAMED),
+        "children": parts,
+    }
+
+
+async def may_supervise(session: AsyncSession, actor: Actor, pledge: Pledge) -> bool:
+    """Tell whether the actor oversees a pledge: its branch's secretary, or a level above."""
+    if pledge.owner_kind is OwnerKind.MEMBER and actor.is_secretary_of(pledge.org_id):
+        return True
+    org = await session.get(Org, pledge.org_id)
+    for g in actor.grants:
+        if g.role is Role.OFFICE and org.path.startswith(g.org_path):
+            return True
+        if g.role is Role.REVIEWER and org.path.startswith(g.org_path) and g.org_id != org.id:
+            return True
+    return False
+
+
+async def _owners(session: AsyncSession, pledge: Pledge) -> list[int]:
+    if pledge.owner_kind is OwnerKind.MEMBER:
+        return [pledge.owner_member_id]
+    return await secretaries(session, pledge.org_id) or [pledge.drafted_by]
+
+
+async def open_rectification(
+    session: AsyncSession,
+    actor: Actor,
+    pledge_id: int,
+    *,
+    reason: str,
+    deadline: date,
+    today: date,
+    codec: CallbackCodec,
+    item_id: int | None = None,
+) -> Rectification:
+    """Open 限期整改 on a pledge or one item and tell its owner.
+
+    Raises:
+        DomainError: ``error.forbidden``, ``rect.bad_deadline``, ``rect.reason_required``.
+    """
+    pledge = await session.get(Pledge, pledge_id)
+    if pledge is None or pledge.status is not PledgeStatus.PUBLISHED:
+        raise DomainError("error.forbidden")
+    if not await may_supervise(session, actor, pledge):
+        raise DomainError("error.forbidden")
+    if item_id is not None:
+        item = await session.get(PledgeItem, item_id)
+        if item is None or item.pledge_id != pledge_id:
+            raise DomainError("error.forbidden")
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("rect.reason_required")
+    if len(reason) > REASON_MAX:
+        raise DomainError("error.too_long", limit=REASON_MAX)
+    if deadline <= today:
+        raise DomainError("rect.bad_deadline")
+    rect = Rectification(
+        pledge_id=pledge_id,
+        item_id=item_id,
+        opened_by=actor.member_id,
+        reason=reason,
+        deadline=deadline,
+    )
+    session.add(rect)
+    await session.flush()
+    await audit.record(
+        session,
+        "rectification.opened",
+        actor=actor.member_id,
+        subject=f"pledge:{pledge_id}",
+        payload={"id": rect.id, "item_id": item_id, "reason": reason, "deadline": str(deadline)},
+    )
+    ctx = await rect_context(session, rect)
+    button = Button("rect.claim_button", codec.encode(RectCb(rect.id, "claim")))
+    for owner in await _owners(session, pledge):
+        await outbox.notify_member(
+            session,
+            owner,
+            Reply("rect.opened_notice", ctx, buttons=((button,),)),
+            key=f"rect:{rect.id}:open:{owner}",
+        )
+    return rect
+
+
+async def rect_context(session: AsyncSession, rect: Rectification) -> dict:
+    """Return what the rectification messages show."""
+    pledge = await session.get(Pledge, rect.pledge_id)
+    item = await session.get(PledgeItem, rect.item_id) if rect.item_id else None
+    opener = await session.get(Member, rect.opened_by)
+    org = await session.get(Org, pledge.org_id)
+    return {
+        "id": rect.id,
+        "owner": await owner_name(session, pledge),
+        "org": org.name if org else "",
+        "item": item.content if item else None,
+        "reason": rect.reason,
+        "deadline": rect.deadline.isoformat(),
+        "opener": opener.name if opener else "",
+        "status": rect.status.value,
+        "claim_note": rect.claim_note,
+    }
+
+
+async def claim_rectified(
+    session: AsyncSession,
+    actor: Actor,
+    rect_id: int,
+    *,
+    codec: CallbackCodec,
+    note: str = "",
+) -> Rectification:
+    """The owner says the rectification is done; the opener is asked to confirm."""
+    rect = await session.get(Rectification, rect_id)
+    if rect is None:
+        raise DomainError("error.forbidden")
+    pledge = await session.get(Pledge, rect.pledge_id)
+    if actor.member_id not in await _owners(session, pledge):
+        raise DomainError("error.forbidden")
+    if rect.status is not RectificationStatus.OPEN:
+        raise DomainError("error.stale_card")
+    rect.status = RectificationStatus.CLAIMED
+    rect.claimed_at = utcnow()
+    rect.claim_note = note.strip()[:REASON_MAX]
+    session.add(rect)
+    await audit.record(
+        session,
+        "rectification.claimed",
+        actor=actor.member_id,
+        subject=f"pledge:{rect.pledge_id}",
+        payload={"id": rect.id, "note": rect.claim_note},
+    )
+    ctx = await rect_context(session, rect)
+    buttons = (
+        (
+            Button("rect.close_button", codec.encode(RectCb(rect.id, "close"))),
+            Button("rect.reopen_button", codec.encode(RectCb(rect.id, "reopen"))),
+        ),
+    )
+    stamp = rect.claimed_at.strftime("%Y%m%d%H%M%S")
+    await outbox.notify_member(
+        session,
+        rect.opened_by,
+        Reply("rect.claimed_notice", ctx, buttons=buttons),
+        key=f"rect:{rect.id}:claim:{stamp}",
+    )
+    return rect
+
+
+async def close_rectification(
+    session: AsyncSession, actor: Actor, rect_id: int, *, accept: bool
+) -> Rectification:
+    """The opener confirms the rectification (closed) or sends it back (open again)."""
+    rect = await session.get(Rectification, rect_id)
+    if rect is None or rect.opened_by != actor.member_id:
+        raise DomainError("error.forbidden")
+    if rect.status is not RectificationStatus.CLAIMED:
+        raise DomainError("error.stale_card")
+    now = utcnow()
+    rect.status = RectificationStatus.CLOSED if accept else RectificationStatus.OPEN
+    rect.closed_at = now if accept else None
+    session.add(rect)
+    await audit.record(
+        session,
+        "rectification.closed" if accept else "rectification.reopened",
+        actor=actor.member_id,
+        subject=f"pledge:{rect.pledge_id}",
+        payload={"id": rect.id},
+    )
+    pledge = await session.get(Pledge, rect.pledge_id)
+    ctx = await rect_context(session, rect)
+    key = "rect.closed_notice" if accept else "rect.reopened_notice"
+    stamp = now.strftime("%Y%m%d%H%M%S")
+    for owner in await _owners(session, pledge):
+        await outbox.notify_member(
+            session, owner, Reply(key, ctx), key=f"rect:{rect.id}:{key}:{stamp}:{owner}"
+        )
+    return rect
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One item of a ledger (台账): registered, month by month, crossed off."""
+
+    owner: str
+    kind: str
+    content: str
+    registered: date | None
+    deadline: date | None
+    months: dict[str, str]
+    done_on: date | None
+    state: str
+
+
+async def ledger(
+    session: AsyncSession, campaign_id: int, org_id: int, today: date
+) -> list[LedgerRow]:
+    """Return a branch's ledger (attachments 3–4): every published item with its history."""
+    pledges = (
+        await session.exec(
+            select(Pledge)
+            .where(
+                Pledge.campaign_id == campaign_id,
+                Pledge.org_id == org_id,
+                Pledge.status == PledgeStatus.PUBLISHED,
+            )
+            .order_by(col(Pledge.owner_kind).desc(), col(Pledge.id))
+        )
+    ).all()
+    out = []
+    this_month = month_of(today)
+    for pledge in pledges:
+        name = await owner_name(session, pledge)
+        items = (
+            await session.exec(
+                select(PledgeItem)
+                .where(PledgeItem.pledge_id == pledge.id)
+                .order_by(col(PledgeItem.seq))
+            )
+        ).all()
+        for item in items:
+            reports = (
+                await session.exec(
+                    select(ProgressReport.month, ProgressReport.status).where(
+                        ProgressReport.item_id == item.id
+                    )
+                )
+            ).all()
+            months = {m: s.value for m, s in reports}
+            if item.done_on is not None:
+                state = "done"
+            elif item.deadline and item.deadline < today:
+                state = "overdue"
+            elif months.get(this_month) == Progress.BLOCKED.value:
+                state = "blocked"
+            elif this_month in months:
+                state = "on_track"
+            else:
+                state = "unreported"
+            out.append(
+                LedgerRow(
+                    owner=name,
+                    kind=pledge.owner_kind.value,
+                    content=item.content,
+                    registered=pledge.published_at.date() if pledge.published_at else None,
+                    deadline=item.deadline,
+                    months=months,
+                    done_on=item.done_on,
+                    state=state,
+                )
+            )
+    return out

@@ -1,0 +1,267 @@
+"""The calendar's jobs: decide who is due from the database and queue their messages.
+
+``Jobs.tick(now)`` is the one entry point: the scheduler calls it every few minutes, tests call
+it with a controlled clock. For each active campaign it runs every job that is due and not yet
+recorded in ``JobRun`` — the record and the queued messages commit together, so a re-run, a
+restart or a misfire queues nothing twice — and handles reviews waiting past their timeout.
+Jobs are campaign-level: one run decides for everyone, never one job per person.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from campaign import fulfil, monthly, outbox, review, supervise
+from campaign.db import Store
+from campaign.publish import secretaries
+from models.base import utcnow
+from models.callbacks import CallbackCodec
+from models.campaign import Campaign, JobRun
+from models.dialog import Priority
+from models.org import Member, Org, Role, RoleGrant
+from models.pledge import Pledge, PledgeStatus
+from models.progress import Rectification, RectificationStatus
+from models.reply import Reply
+from reminders.calendar import DueJob, due_jobs
+
+log = logging.getLogger(__name__)
+
+
+def previous_month(day: date) -> str:
+    """Return the month key of the month before a day's month."""
+    first = day.replace(day=1) - timedelta(days=1)
+    return fulfil.month_of(first)
+
+
+class Jobs:
+    """Run the calendar of every active campaign."""
+
+    def __init__(
+        self, store: Store, codec: CallbackCodec, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.store = store
+        self.codec = codec
+        self.clock = clock
+
+    async def tick(self, now: datetime | None = None) -> dict[str, int]:
+        """Run whatever is due now; return how many messages each job queued."""
+        now = now or self.clock()
+        queued: dict[str, int] = {}
+        async with self.store.read() as session:
+            campaigns = (
+                await session.exec(select(Campaign).where(Campaign.active == True))  # noqa: E712
+            ).all()
+        for camp in campaigns:
+            local = fulfil.local_now(camp, now)
+            for due in due_jobs(camp, local):
+                n = await self._run_once(camp, due, local)
+                if n is not None:
+                    queued[due.job] = queued.get(due.job, 0) + n
+            n = await self._review_timeouts(camp, now)
+            if n:
+                queued["review_timeout"] = queued.get("review_timeout", 0) + n
+        return queued
+
+    async def _run_once(self, camp: Campaign, due: DueJob, local: datetime) -> int | None:
+        runner = getattr(self, f"_job_{due.job}")
+        async with self.store.write() as session:
+            try:
+                async with session.begin_nested():
+                    await session.exec(
+                        insert(JobRun).values(job=due.job, campaign_id=camp.id, period=due.period)
+                    )
+            except IntegrityError:
+                return None  # ran already for this period
+            n = await runner(session, camp, due, local.date())
+            await session.exec(
+                update(JobRun)
+                .where(
+                    JobRun.job == due.job,
+                    JobRun.campaign_id == camp.id,
+                    JobRun.period == due.period,
+                )
+                .values(queued=n)
+            )
+        log.info("job %s %s for campaign %s queued %d", due.job, due.period, camp.id, n)
+        return n
+
+    async def _prompts(
+        self, session: AsyncSession, camp: Campaign, month: str, day: date, kind: str
+    ) -> int:
+        count = 0
+        cards: dict[int, Reply] = {}
+        for due in await fulfil.due_reporters(session, camp, month, day):
+            card = cards.get(due.pledge_id)
+            if card is None:
+                pledge = await session.get(Pledge, due.pledge_id)
+                card = await monthly.report_card(
+                    session, self.codec, pledge, month, today=day, template=f"report.{kind}"
+                )
+                cards[due.pledge_id] = card
+            key = monthly.prompt_key(camp.id, month, due.pledge_id, due.member_id, kind)
+            count += len(
+                await outbox.notify_member(
+                    session, due.member_id, card, key=key, priority=Priority.BROADCAST
+                )
+            )
+        return count
+
+    async def _job_prompt(self, session, camp, due, day) -> int:
+        return await self._prompts(session, camp, due.period, day, "prompt")
+
+    async def _job_remind(self, session, camp, due, day) -> int:
+        # Only those still owing now are reminded: whoever answered is left alone.
+        return await self._prompts(session, camp, due.period, day, "reminder")
+
+    async def _job_summary(self, session, camp, due, day) -> int:
+        root = await session.get(Org, camp.root_org_id)
+        count = 0
+        for org_id, _, _ in await supervise.reporting_branches(session, camp.id, root.path):
+            card = await monthly.summary_card(
+                session, self.codec, camp.id, org_id, due.period, today=day
+            )
+            for member_id in await secretaries(session, org_id):
+                count += len(
+                    await outbox.notify_member(
+                        session,
+                        member_id,
+                        card,
+                        key=f"summary:{camp.id}:{due.period}:{org_id}:{member_id}",
+                        priority=Priority.BROADCAST,
+                    )
+                )
+        return count
+
+    async def _job_sweep(self, session, camp, due, day) -> int:
+        count = 0
+        for item, pledge in await fulfil.overdue_items(session, camp, day):
+            ctx = {
+                "content": item.content,
+                "deadline": item.deadline.isoformat(),
+                "owner": await monthly.owner_name(session, pledge),
+            }
+            owners = (
+                [pledge.owner_member_id]
+                if pledge.owner_member_id
+                else await secretaries(session, pledge.org_id)
+            )
+            for member_id in owners:
+                count += len(
+                    await outbox.notify_member(
+                        session,
+                        member_id,
+                        Reply("report.overdue_notice", ctx),
+                        key=f"overdue:{item.id}:{member_id}",
+                    )
+                )
+        count += await self._rectifications(session, camp, day)
+        return count
+
+    async def _rectifications(self, session: AsyncSession, camp: Campaign, day: date) -> int:
+        rows = (
+            await session.exec(
+                select(Rectification)
+                .join(Pledge, col(Pledge.id) == Rectification.pledge_id)
+                .where(
+                    Pledge.campaign_id == camp.id,
+                    Rectification.status != RectificationStatus.CLOSED,
+                )
+            )
+        ).all()
+        count = 0
+        for rect in rows:
+            ctx = await supervise.rect_context(session, rect)
+            if rect.deadline < day:
+                count += len(
+                    await outbox.notify_member(
+                        session,
+                        rect.opened_by,
+                        Reply("rect.lapsed_notice", ctx),
+                        key=f"rect:{rect.id}:lapsed",
+                    )
+                )
+            elif (
+                rect.status is RectificationStatus.OPEN
+                and rect.deadline - timedelta(days=camp.rectification_notice_days) <= day
+            ):
+                pledge = await session.get(Pledge, rect.pledge_id)
+                owners = (
+                    [pledge.owner_member_id]
+                    if pledge.owner_member_id
+                    else await secretaries(session, pledge.org_id)
+                )
+                for member_id in owners:
+                    count += len(
+                        await outbox.notify_member(
+                            session,
+                            member_id,
+                            Reply("rect.due_notice", ctx),
+                            key=f"rect:{rect.id}:due:{member_id}",
+                        )
+                    )
+        return count
+
+    async def _job_quarter(self, session, camp, due, day) -> int:
+        """Send the quarterly bulletin (季度通报) of the quarter just ended to each level."""
+        month = previous_month(day)
+        root = await session.get(Org, camp.root_org_id)
+        grants = (
+            await session.exec(
+                select(RoleGrant.member_id, RoleGrant.org_id)
+                .join(Org, col(Org.id) == RoleGrant.org_id)
+                .join(Member, col(Member.id) == RoleGrant.member_id)
+                .where(
+                    col(RoleGrant.role).in_([Role.OFFICE, Role.REVIEWER]),
+                    col(Org.path).startswith(root.path),
+                    Member.active == True,  # noqa: E712
+                )
+            )
+        ).all()
+        count = 0
+        summaries: dict[int, dict] = {}
+        for member_id, org_id in grants:
+            if org_id not in summaries:
+                summaries[org_id] = await supervise.subtree_summary(
+                    session, camp.id, org_id, month, day
+                )
+            summary = summaries[org_id]
+            if not summary["figures"]["items"]:
+                continue
+            count += len(
+                await outbox.notify_member(
+                    session,
+                    member_id,
+                    Reply("bulletin.quarter", {**summary, "quarter": due.period}),
+                    key=f"bulletin:{camp.id}:{due.period}:{org_id}:{member_id}",
+                    priority=Priority.BROADCAST,
+                )
+            )
+        return count
+
+    async def _review_timeouts(self, camp: Campaign, now: datetime) -> int:
+        timeout = timedelta(hours=camp.review_timeout_hours)
+        async with self.store.write() as session:
+            waiting = (
+                await session.exec(
+                    select(Pledge).where(
+                        Pledge.campaign_id == camp.id,
+                        Pledge.status == PledgeStatus.SUBMITTED,
+                        col(Pledge.routed_at) <= now - timeout,
+                    )
+                )
+            ).all()
+            count = 0
+            for pledge in waiting:
+                if now >= pledge.routed_at + 2 * timeout:
+                    routing = await review.escalate(session, pledge, codec=self.codec, now=now)
+                    count += len(routing.reviewers) if routing else 0
+                else:
+                    count += await review.remind_reviewers(session, pledge)
+            return count

@@ -1,0 +1,227 @@
+"""The calendar with a controlled clock: prompts on the day, reminders to non-responders only,
+crossing off, overdue items, the branch report up the tree, review timeouts, restarts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import select
+
+from campaign import fulfil, propose, review, supervise
+from campaign.access import load_actor
+from campaign.cards import CARD_TYPES
+from campaign.monthly import MONTHLY_TYPES
+from models import Account, Campaign, JobRun, Outbox, Pledge, PledgeItem, PledgeStatus
+from models.callbacks import CallbackCodec
+from models.errors import DomainError
+from models.pledge import OwnerKind, Verdict
+from models.progress import PauseReason, Progress
+from reminders.jobs import Jobs
+from templates import catalog
+from tests.conftest import seed_people
+
+CODEC = CallbackCodec(b"k", [*CARD_TYPES, *MONTHLY_TYPES])
+CST = ZoneInfo("Asia/Shanghai")
+
+
+def at(y, m, d, h=10):
+    return datetime(y, m, d, h, tzinfo=CST).astimezone(UTC)
+
+
+def render(key):
+    return catalog().render(key, "zh_CN")
+
+
+async def actor(store, member_id):
+    async with store.read() as s:
+        return await load_actor(s, member_id)
+
+
+async def publish_pledge(store, people, who, deadlines, today):
+    me = await actor(store, people.ids[who])
+    async with store.write() as s:
+        target = propose.Target(OwnerKind.MEMBER, me.org_id, "")
+        pledge = await propose.open_draft(s, me, target, today=today, render=render)
+        for n, deadline in enumerate(deadlines):
+            item = await propose.add_item(s, me, pledge.id)
+            for field, value in [
+                (
+                    "content",
+                    f"为本村第{n + 1}组{3 + n}户困难群众联系花椒销路，帮助其户均增收{1000 + n}元",
+                ),
+                ("goal", f"{deadline.month}月底前完成销售{5 + n}吨"),
+                ("measures", "联系县城两家收购商上门收购，组织村民统一分级包装"),
+                ("deadline", deadline.isoformat()),
+            ]:
+                await propose.set_item_field(s, me, pledge.id, item.id, field, value, year=2027)
+        await review.submit(s, me, pledge.id, today=today, codec=CODEC)
+        pid = pledge.id
+    sec = await actor(store, people.ids["secretary"])
+    async with store.write() as s:
+        await review.decide(s, sec, pid, 1, Verdict.APPROVE, codec=CODEC)
+    return pid
+
+
+@pytest.fixture
+async def world(store):
+    people = await seed_people(store)
+    async with store.write() as s:
+        s.add(
+            Campaign(
+                year=2027,
+                name="2027",
+                root_org_id=people.orgs["city"],
+                starts_on=date(2027, 1, 10),
+                pledge_deadline=date(2027, 4, 30),
+                ends_on=date(2027, 12, 31),
+            )
+        )
+        for key, member_id in people.ids.items():
+            s.add(Account(platform="t", external_id=key, chat_id=key, member_id=member_id))
+    today = date(2027, 1, 15)
+    mine = await publish_pledge(
+        store, people, "member", [date(2027, 3, 15), date(2027, 12, 31)], today
+    )
+    peers = await publish_pledge(store, people, "peer", [date(2027, 11, 30)], today)
+    return store, people, mine, peers
+
+
+async def keys(store, prefix):
+    async with store.read() as s:
+        rows = (await s.exec(select(Outbox.dedup_key))).all()
+    return sorted(k for k in rows if k and k.startswith(prefix))
+
+
+async def test_three_months_of_the_calendar(world):
+    store, people, mine, peers = world
+    jobs = Jobs(store, CODEC)
+    member, peer, sec = people.ids["member"], people.ids["peer"], people.ids["secretary"]
+
+    # February: nothing before the send hour on the report day, then one prompt each.
+    assert "prompt" not in await jobs.tick(at(2027, 2, 19))
+    assert await jobs.tick(at(2027, 2, 20, 8)) == {}  # before the send hour nothing runs
+    assert (await jobs.tick(at(2027, 2, 20, 9)))["prompt"] == 2
+    assert await keys(store, "prompt:") == [
+        f"prompt:1:2027-02:{mine}:{member}:t:member",
+        f"prompt:1:2027-02:{peers}:{peer}:t:peer",
+    ]
+    assert "prompt" not in await jobs.tick(at(2027, 2, 20, 15))  # a re-run queues nothing
+
+    # The member answers (all on track, one tap); only the peer is reminded, once.
+    me = await actor(store, member)
+    async with store.write() as s:
+        assert (
+            await fulfil.record_rest_on_track(s, me, mine, "2027-02", today=date(2027, 2, 21)) == 2
+        )
+    assert (await jobs.tick(at(2027, 2, 25)))["remind"] == 1
+    assert await keys(store, "reminder:") == [f"reminder:1:2027-02:{peers}:{peer}:t:peer"]
+    await jobs.tick(at(2027, 2, 26))
+    assert len(await keys(store, "reminder:")) == 1
+
+    # The branch summary goes to the secretary; the township sees the branch missing until
+    # the secretary confirms.
+    assert (await jobs.tick(at(2027, 2, 28)))["summary"] == 1
+    async with store.read() as s:
+        town = await supervise.subtree_summary(
+            s, 1, people.orgs["township"], "2027-02", date(2027, 2, 28)
+        )
+        branch = await supervise.branch_report(
+            s, 1, people.orgs["village"], "2027-02", date(2027, 2, 28)
+        )
+    assert town["missing"] == ["东江村党支部"] and town["submitted"] == 0
+    assert branch["reported"] == ["张建国"] and branch["missing"] == ["王党员"]
+    assert branch["figures"]["on_track"] == 2 and branch["figures"]["unreported"] == 1
+    secretary = await actor(store, sec)
+    async with store.write() as s:
+        await supervise.confirm_branch(
+            s, secretary, 1, people.orgs["village"], "2027-02", today=date(2027, 2, 28)
+        )
+    async with store.read() as s:
+        town = await supervise.subtree_summary(
+            s, 1, people.orgs["township"], "2027-02", date(2027, 2, 28)
+        )
+        county = await supervise.subtree_summary(
+            s, 1, people.orgs["county"], "2027-02", date(2027, 2, 28)
+        )
+    assert town["missing"] == [] and town["submitted"] == 1 == town["expected"]
+    assert county["figures"]["items"] == 3 and county["children"][0]["org"] == "城关镇"
+
+    # March: the first item passes its deadline undone → overdue, told once; then done.
+    await jobs.tick(at(2027, 3, 16))
+    await jobs.tick(at(2027, 3, 17))
+    async with store.read() as s:
+        first = (
+            await s.exec(
+                select(PledgeItem).where(PledgeItem.pledge_id == mine).order_by(PledgeItem.seq)
+            )
+        ).first()
+    assert await keys(store, "overdue:") == [f"overdue:{first.id}:{member}:t:member"]
+    assert (await jobs.tick(at(2027, 3, 20)))["prompt"] == 2
+    async with store.write() as s:
+        await fulfil.record(s, me, first.id, "2027-03", Progress.DONE, today=date(2027, 3, 20))
+        await fulfil.record_rest_on_track(s, me, mine, "2027-03", today=date(2027, 3, 20))
+    async with store.read() as s:
+        rows = await supervise.ledger(s, 1, people.orgs["village"], date(2027, 3, 20))
+    assert [r.state for r in rows if r.owner == "张建国"] == ["done", "on_track"]
+
+    # April: the peer is paused (外出务工) and not chased; the member's done item is not asked.
+    pal = await actor(store, peer)
+    async with store.write() as s:
+        await fulfil.pause(
+            s, pal, PauseReason.MIGRANT, today=date(2027, 4, 1), until=date(2027, 6, 30)
+        )
+    assert (await jobs.tick(at(2027, 4, 20)))["prompt"] == 1
+    async with store.read() as s:
+        due = await fulfil.due_reporters(s, await s.get(Campaign, 1), "2027-04", date(2027, 4, 20))
+    assert [d.member_id for d in due] == [member]
+
+
+async def test_a_missed_day_is_caught_up_once_and_a_restart_sends_nothing_twice(world):
+    store, people, mine, peers = world
+    # The scheduler is down from the 19th to the 23rd: the prompt goes out on the 23rd, once.
+    assert "prompt" not in await Jobs(store, CODEC).tick(at(2027, 2, 19))
+    first = await Jobs(store, CODEC).tick(at(2027, 2, 23))
+    assert first["prompt"] == 2
+    # Restarted right after sending (a new Jobs, a new connection pool): nothing again.
+    again = await Jobs(store, CODEC).tick(at(2027, 2, 23, 11))
+    assert "prompt" not in again
+    assert len(await keys(store, "prompt:")) == 2
+    async with store.read() as s:
+        runs = (await s.exec(select(JobRun.job, JobRun.period))).all()
+    assert ("prompt", "2027-02") in runs and ("sweep", "2027-02-23") in runs
+
+
+async def test_a_review_waiting_too_long_reminds_then_escalates_never_approves(world):
+    store, people, mine, peers = world
+    # A third member's pledge waits on the secretary.
+    async with store.write() as s:
+        pledge = await s.get(Pledge, peers)
+        pledge.status = PledgeStatus.SUBMITTED
+        pledge.version = 2
+        pledge.routed_at = at(2027, 2, 1)
+        pledge.review_org_id = people.orgs["village"]
+        pledge.review_role = "secretary"
+    jobs = Jobs(store, CODEC)
+    await jobs.tick(at(2027, 2, 3))  # 48 h: nothing yet
+    assert await keys(store, "revrem:") == []
+    await jobs.tick(at(2027, 2, 4, 11))  # past 72 h: the secretary is reminded, once
+    await jobs.tick(at(2027, 2, 5))
+    assert len(await keys(store, "revrem:")) == 1
+    await jobs.tick(at(2027, 2, 7, 11))  # past 144 h: escalated to the township's reviewer
+    async with store.read() as s:
+        pledge = await s.get(Pledge, peers)
+    assert pledge.status is PledgeStatus.SUBMITTED
+    assert pledge.review_org_id == people.orgs["township"] and pledge.review_role == "reviewer"
+    cards = await keys(store, f"card:{peers}:2:")
+    assert cards == [
+        f"card:{peers}:2:{people.ids['reviewer']}:esc{people.orgs['township']}:t:reviewer"
+    ]
+    # The old reviewer can no longer decide; the new one can.
+    sec = await actor(store, people.ids["secretary"])
+    async with store.write() as s:
+        with pytest.raises(DomainError) as err:
+            await review.decide(s, sec, peers, 2, Verdict.APPROVE, codec=CODEC)
+    assert err.value.key == "review.not_yours"
+    assert pledge.routed_at == at(2027, 2, 7, 11)  # the new level gets a fresh timeout
