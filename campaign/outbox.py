@@ -14,6 +14,9 @@ from models.dialog import Outbox, Priority
 from models.org import Account
 from models.reply import CommandMenu, Reply
 
+#: ``session.info`` key of the ids queued in the session's transaction
+QUEUED = "outbox_queued"
+
 
 async def enqueue(
     session: AsyncSession,
@@ -56,7 +59,11 @@ async def enqueue(
     if key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
     result = await session.exec(stmt.returning(Outbox.id))
-    return result.scalar_one_or_none()
+    row_id = result.scalar_one_or_none()
+    if row_id is not None:
+        # The core delivers everything a handler queued as soon as the transaction commits.
+        session.info.setdefault(QUEUED, []).append(row_id)
+    return row_id
 
 
 async def notify_member(

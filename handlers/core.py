@@ -214,14 +214,13 @@ class Core:
     ) -> Handled:
         s = event.sender
         toast_text = None
-        ids = list(ctx.extra_outbox)
         cause = f"u:{s.platform}:{event.update_id}" if event.update_id is not None else None
         for i, reply in enumerate(replies):
             if reply.toast:
                 if toast_text is None:
                     toast_text = catalog().render(reply.template, ctx.locale, **reply.context)
                 continue
-            row_id = await outbox.enqueue(
+            await outbox.enqueue(
                 session,
                 platform=s.platform,
                 chat_id=s.chat_id,
@@ -230,6 +229,7 @@ class Core:
                 key=f"{cause}:{i}" if cause else None,
                 priority=Priority.REPLY,
             )
-            if row_id is not None:
-                ids.append(row_id)
+        # Everything queued in this transaction (replies, cards to reviewers, notices) goes out
+        # right after the commit, in the order it was queued.
+        ids = sorted(set(session.info.pop(outbox.QUEUED, [])) | set(ctx.extra_outbox))
         return Handled(outbox_ids=tuple(ids), toast=toast_text)
