@@ -20,6 +20,8 @@ class Action(StrEnum):
     REPORT = "report"
     REVIEW = "review"
     BIND_GROUP = "bindgroup"
+    SUMMARY = "summary"
+    LEDGER = "ledger"
     EVALUATE = "evaluate"
 
 
@@ -76,6 +78,10 @@ def allowed_actions(actor: Actor | None) -> list[Action]:
     out = [Action.PLEDGE, Action.MINE, Action.PUBLIC, Action.REPORT]
     if actor.has(Role.SECRETARY) or actor.has(Role.REVIEWER):
         out.append(Action.REVIEW)
+    if actor.has(Role.SECRETARY) or actor.has(Role.REVIEWER) or actor.has(Role.OFFICE):
+        out.append(Action.SUMMARY)
+    if actor.has(Role.SECRETARY):
+        out.append(Action.LEDGER)
     if actor.has(Role.SECRETARY) or actor.has(Role.OFFICE):
         out.append(Action.BIND_GROUP)
     if actor.has(Role.EVALUATOR):

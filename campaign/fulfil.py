@@ -176,6 +176,8 @@ async def record_rest_on_track(
     pledge = await session.get(Pledge, pledge_id)
     if pledge is None or not _reporter_of(actor, pledge):
         raise DomainError("error.forbidden")
+    if month != month_of(today):
+        raise DomainError("report.month_closed", month=month)
     done = await reports_of(session, pledge_id, month)
     count = 0
     for item in await open_items(session, pledge_id):

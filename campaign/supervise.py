@@ -410,6 +410,23 @@ async def rect_context(session: AsyncSession, rect: Rectification) -> dict:
     }
 
 
+async def claimable(session: AsyncSession, actor: Actor, rect_id: int) -> Rectification:
+    """Return a rectification the actor may now claim done (its owner, while it is open).
+
+    Raises:
+        DomainError: ``error.forbidden`` for someone else's, ``error.stale_card`` unless open.
+    """
+    rect = await session.get(Rectification, rect_id)
+    if rect is None:
+        raise DomainError("error.forbidden")
+    pledge = await session.get(Pledge, rect.pledge_id)
+    if actor.member_id not in await _owners(session, pledge):
+        raise DomainError("error.forbidden")
+    if rect.status is not RectificationStatus.OPEN:
+        raise DomainError("error.stale_card")
+    return rect
+
+
 async def claim_rectified(
     session: AsyncSession,
     actor: Actor,
@@ -419,14 +436,7 @@ async def claim_rectified(
     note: str = "",
 ) -> Rectification:
     """The owner says the rectification is done; the opener is asked to confirm."""
-    rect = await session.get(Rectification, rect_id)
-    if rect is None:
-        raise DomainError("error.forbidden")
-    pledge = await session.get(Pledge, rect.pledge_id)
-    if actor.member_id not in await _owners(session, pledge):
-        raise DomainError("error.forbidden")
-    if rect.status is not RectificationStatus.OPEN:
-        raise DomainError("error.stale_card")
+    rect = await claimable(session, actor, rect_id)
     rect.status = RectificationStatus.CLAIMED
     rect.claimed_at = utcnow()
     rect.claim_note = note.strip()[:REASON_MAX]
@@ -456,9 +466,17 @@ async def claim_rectified(
 
 
 async def close_rectification(
-    session: AsyncSession, actor: Actor, rect_id: int, *, accept: bool
+    session: AsyncSession,
+    actor: Actor,
+    rect_id: int,
+    *,
+    accept: bool,
+    codec: CallbackCodec | None = None,
 ) -> Rectification:
-    """The opener confirms the rectification (closed) or sends it back (open again)."""
+    """The opener confirms the rectification (closed) or sends it back (open again).
+
+    With ``codec``, a rectification sent back reaches its owner with the claim button again.
+    """
     rect = await session.get(Rectification, rect_id)
     if rect is None or rect.opened_by != actor.member_id:
         raise DomainError("error.forbidden")
@@ -478,10 +496,16 @@ async def close_rectification(
     pledge = await session.get(Pledge, rect.pledge_id)
     ctx = await rect_context(session, rect)
     key = "rect.closed_notice" if accept else "rect.reopened_notice"
+    buttons: tuple = ()
+    if not accept and codec is not None:
+        buttons = ((Button("rect.claim_button", codec.encode(RectCb(rect.id, "claim"))),),)
     stamp = now.strftime("%Y%m%d%H%M%S")
     for owner in await _owners(session, pledge):
         await outbox.notify_member(
-            session, owner, Reply(key, ctx), key=f"rect:{rect.id}:{key}:{stamp}:{owner}"
+            session,
+            owner,
+            Reply(key, ctx, buttons=buttons),
+            key=f"rect:{rect.id}:{key}:{stamp}:{owner}",
         )
     return rect
 
@@ -498,6 +522,8 @@ class LedgerRow:
     months: dict[str, str]
     done_on: date | None
     state: str
+    item_id: int | None = None
+    pledge_id: int | None = None
 
 
 async def ledger(
@@ -555,6 +581,8 @@ async def ledger(
                     months=months,
                     done_on=item.done_on,
                     state=state,
+                    item_id=item.id,
+                    pledge_id=pledge.id,
                 )
             )
     return out
