@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -19,31 +19,107 @@ from sqlmodel import func, select
 from bot.compose import build_services
 from bot.console import ConsoleSession
 from bot.settings import load_settings
-from campaign import identity
+from campaign import audit, identity
 from campaign.db import normalize_url
 from campaign.demo_data import CITY, DEMO_CAST, load_demo
 from campaign.setup import open_campaign
+from models.base import utcnow
 from models.org import Member, Org
+from reminders.jobs import Jobs
 from templates import catalog
 
 DEFAULT_MEMBERS = 300
 
-# (narration key, the seat to take: a phone, "guest:<name>", or None to stay, lines typed)
-Step = tuple[str, str | None, tuple[str, ...]]
+# (narration key or None, the seat to take: a phone, "guest:<name>", or None to stay, lines)
+Step = tuple[str | None, str | None, tuple[str, ...]]
 
 
-def script(invite_token: str) -> list[Step]:
-    """Return the scripted session; the invite token is made fresh for each run."""
+def script(invite_token: str, year: int) -> list[Step]:
+    """Return the scripted session; the invite token is made fresh for each run.
+
+    Lines are what people type; ``!clock ISO`` moves the bot's clock (the calendar), ``!tick``
+    runs the calendar's jobs as the scheduler would at that time.
+    """
     c = DEMO_CAST
     return [
-        ("demo.unknown", "guest:visitor", ("/start", "/contact 13912345678", "你好")),
+        ("demo.unknown", "guest:visitor", ("/start", "/contact 13912345678")),
         ("demo.member", c.member.phone, ()),
-        ("demo.lang", None, ("/lang en", "/help", "/lang zh")),
+        ("demo.lang", None, ("/lang en", "/lang zh")),
         ("demo.secretary", c.secretary.phone, ("/group /bindgroup",)),
-        ("demo.reviewer", c.reviewer.phone, ()),
-        ("demo.office", c.county_office.phone, ()),
+        ("demo.peers", c.peer_a.phone, ()),
         ("demo.invite", "guest:invitee", (f"/start inv_{invite_token}",)),
+        ("demo.reviewer", c.reviewer.phone, ()),
+        (
+            "demo.draft",
+            c.member.phone,
+            (
+                "/pledge",
+                "1",
+                "1",
+                "帮助本组3户困难户发展花椒种植",
+                "10月底前户均增收2000元",
+                "联系镇农技站来村培训2次，帮助联系收购商上门收购",
+                "10月底",
+                "3",
+                "1",
+                "全心全意为人民服务，发挥先锋模范作用",
+                "做一名合格党员",
+                "每月参加组织生活，认真学习党的理论",
+                "年底",
+                "1",
+                "4",
+            ),
+        ),
+        (
+            "demo.fix",
+            None,
+            (
+                "2",
+                "2",
+                "2",
+                "1",
+                "每月在村委会为本组群众讲解1次惠农政策，提前在群里通知时间",
+                "2",
+                "2",
+                "2",
+                "全年讲解12次，覆盖本组40户群众",
+                "4",
+                "1",
+            ),
+        ),
+        ("demo.peer_opinions", c.peer_a.phone, ("1",)),
+        (None, "guest:invitee", ("2", "建议第二条写明在哪里讲、怎样让群众知道时间")),
+        ("demo.return", c.secretary.phone, ("7", "4")),
+        (
+            "demo.revise",
+            c.member.phone,
+            (
+                "/pledge",
+                "2",
+                "1",
+                "3",
+                "以村文书岗位为依托，联系镇农技站来村培训2次，帮助联系收购商上门收购",
+                "4",
+            ),
+        ),
+        ("demo.approve", c.secretary.phone, ("1", "2", "3", "4", "5", "6")),
+        ("demo.public", None, ("/group /public",)),
+        (None, c.member.phone, ("/mine",)),
+        ("demo.month", c.member.phone, (f"!clock {year}-05-20T10:00:00+08:00", "!tick", "7")),
+        ("demo.summary", c.secretary.phone, (f"!clock {year}-05-28T10:00:00+08:00", "!tick", "1")),
+        ("demo.rollup", c.reviewer.phone, ("/summary",)),
     ]
+
+
+class DemoClock:
+    """The bot's clock in the demo: the real time until the script moves it on."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        """Return the demo's current time."""
+        return self.now
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -66,13 +142,15 @@ async def run_demo(members: int, out=sys.stdout, locale: str = "zh_CN") -> None:
         raise click.UsageError(catalog().render("demo.needs_sqlite", locale))
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    services = await build_services(settings)
+    clock = DemoClock()
+    services = await build_services(settings, clock=clock)
     cat = catalog()
     try:
         await load_demo(services.store, members)
         today = date.today()
+        year = _campaign_year(today)
         async with services.store.write() as session:
-            await open_campaign(session, CITY, _campaign_year(today), starts_on=today)
+            await open_campaign(session, CITY, year, starts_on=today)
             invite = await identity.create_invite(session, DEMO_CAST.peer_b.phone)
         async with services.store.read() as session:
             n_members = (await session.exec(select(func.count()).select_from(Member))).one()
@@ -83,17 +161,28 @@ async def run_demo(members: int, out=sys.stdout, locale: str = "zh_CN") -> None:
             file=out,
         )
         console = ConsoleSession(services, out=out)
-        for narration, seat, lines in script(invite.token):
-            print(
-                "\n" + cat.render("demo.step", locale, text=cat.render(narration, locale)),
-                file=out,
-            )
+        jobs = Jobs(services.store, services.core.codec, clock=clock)
+        for narration, seat, lines in script(invite.token, year):
+            if narration:
+                text = cat.render(narration, locale)
+                print("\n" + cat.render("demo.step", locale, text=text), file=out)
             if seat is not None and seat.startswith("guest:"):
                 console.take_guest_seat(seat.split(":", 1)[1])
             elif seat is not None:
                 await console.take_seat(seat)
             for line in lines:
-                await console.feed(line)
+                if line.startswith("!clock "):
+                    when = line.split(" ", 1)[1]
+                    clock.now = datetime.fromisoformat(when).astimezone(UTC)
+                    print(cat.render("demo.clock", locale, when=when[:10]), file=out)
+                elif line == "!tick":
+                    await jobs.tick(clock.now)
+                    await console.flush()
+                else:
+                    await console.feed(line)
+        async with services.store.read() as session:
+            checked = await audit.verify(session)
+        print("\n" + cat.render("cli.audit_ok", locale, count=checked.checked), file=out)
         print("\n" + cat.render("demo.done", locale, url=str(path)), file=out)
     finally:
         await services.close()

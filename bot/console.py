@@ -45,6 +45,8 @@ class ConsoleMessenger:
     names: dict[str, str] = field(default_factory=dict)
     current: str | None = None
     buttons: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: the message the last buttons of each chat belong to, so a press can edit that card
+    card_ids: dict[str, str] = field(default_factory=dict)
     transcript: list[tuple[str, str]] = field(default_factory=list)
     platform: str = PLATFORM
     _next_id: int = 0
@@ -59,21 +61,29 @@ class ConsoleMessenger:
     async def send(self, chat_id: str, message: RenderedMessage) -> str:
         """Print a message and its numbered buttons."""
         self._next_id += 1
-        self._print(chat_id, message)
+        self._print(chat_id, message, message_id=str(self._next_id))
         return str(self._next_id)
 
     async def edit(self, chat_id: str, message: RenderedMessage) -> None:
         """Print the new state of an edited card."""
-        self._print(chat_id, message, edited=True)
+        self._print(chat_id, message, edited=True, message_id=message.edit_message_id)
 
     async def set_commands(self, chat_id: str, menu: RenderedMenu) -> None:
         """Note the menu quietly; a terminal has no menu button."""
         self.transcript.append((chat_id, "menu:" + ",".join(c for c, _ in menu.commands)))
 
-    def _print(self, chat_id: str, message: RenderedMessage, edited: bool = False) -> None:
+    def _print(
+        self,
+        chat_id: str,
+        message: RenderedMessage,
+        edited: bool = False,
+        message_id: str | None = None,
+    ) -> None:
         flat = [(b.text, b.data or b.url or "") for row in message.buttons for b in row]
         if flat:
             self.buttons[chat_id] = flat
+            if message_id is not None:
+                self.card_ids[chat_id] = message_id
         self.transcript.append((chat_id, message.text))
         mark = "✎ " if edited else ""
         lines = message.text.splitlines() or [""]
@@ -114,10 +124,27 @@ class ConsoleSession:
 
     async def _dispatch(self, event: Event) -> None:
         handled = await self.services.core.handle(event)
+        if self.seat and self.seat not in self.messenger.names:
+            await self._learn_name(self.seat)
         if handled.toast:
             print(f"💬 {handled.toast}", file=self.out)
         await self.worker.deliver_ids(handled.outbox_ids)
-        # Anything else due for console seats (messages to other people) goes out now too.
+        await self.flush()
+
+    async def _learn_name(self, seat: str) -> None:
+        async with self.services.store.read() as session:
+            name = (
+                await session.exec(
+                    select(Member.name)
+                    .join(Account, Account.member_id == Member.id)
+                    .where(Account.platform == PLATFORM, Account.external_id == seat)
+                )
+            ).first()
+        if name:
+            self.messenger.names[seat] = name
+
+    async def flush(self) -> None:
+        """Deliver whatever else is due for console seats (messages to other people)."""
         while await self.worker.run_once():
             pass
 
@@ -190,7 +217,8 @@ class ConsoleSession:
         buttons = self.messenger.buttons.get(self.seat, [])
         if line.isdigit() and 1 <= int(line) <= len(buttons):
             _, data = buttons[int(line) - 1]
-            await self._dispatch(ButtonPressed(sender=self._sender(), data=data))
+            card = self.messenger.card_ids.get(self.seat)
+            await self._dispatch(ButtonPressed(sender=self._sender(), data=data, message_id=card))
             return True
         await self._dispatch(TextReceived(sender=self._sender(), text=line))
         return True
