@@ -10,11 +10,11 @@ from __future__ import annotations
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, cards, outbox
+from campaign import audit, cards, outbox, people
 from models.base import utcnow
 from models.dialog import Priority
-from models.org import GroupLink, Member, Org, Role, RoleGrant
-from models.pledge import OwnerKind, Pledge, PledgeEvent, PledgeStatus, apply
+from models.org import GroupLink, Org
+from models.pledge import Pledge, PledgeEvent, PledgeStatus, apply
 from models.reply import Reply
 
 GROUP_LOCALE = "zh_CN"
@@ -30,18 +30,11 @@ async def publish(session: AsyncSession, pledge: Pledge, *, actor_id: int) -> No
     ctx["published_at"] = pledge.published_at.date().isoformat()
     v = pledge.version
     letter = Reply("publish.letter", ctx)
-    recipients = (
-        [pledge.owner_member_id]
-        if pledge.owner_kind is OwnerKind.MEMBER
-        else await secretaries(session, pledge.org_id) or [pledge.drafted_by]
-    )
-    for member_id in recipients:
+    for member_id in await people.owners(session, pledge):
         await outbox.notify_member(
             session, member_id, letter, key=f"letter:{pledge.id}:{v}:{member_id}"
         )
-    groups = (
-        await session.exec(select(GroupLink).where(GroupLink.org_id == pledge.org_id))
-    ).all()
+    groups = (await session.exec(select(GroupLink).where(GroupLink.org_id == pledge.org_id))).all()
     for group in groups:
         await outbox.enqueue(
             session,
@@ -54,7 +47,7 @@ async def publish(session: AsyncSession, pledge: Pledge, *, actor_id: int) -> No
         )
     if not groups:
         org = await session.get(Org, pledge.org_id)
-        for member_id in await secretaries(session, pledge.org_id):
+        for member_id in await people.secretaries(session, pledge.org_id):
             await outbox.notify_member(
                 session,
                 member_id,
@@ -68,20 +61,6 @@ async def publish(session: AsyncSession, pledge: Pledge, *, actor_id: int) -> No
         subject=f"pledge:{pledge.id}",
         payload={"version": v, "groups": [f"{g.platform}:{g.chat_id}" for g in groups]},
     )
-
-
-async def secretaries(session: AsyncSession, org_id: int) -> list[int]:
-    """Return the active secretaries of an organization."""
-    rows = await session.exec(
-        select(RoleGrant.member_id)
-        .join(Member, col(Member.id) == RoleGrant.member_id)
-        .where(
-            RoleGrant.role == Role.SECRETARY,
-            RoleGrant.org_id == org_id,
-            Member.active == True,  # noqa: E712
-        )
-    )
-    return list(rows.all())
 
 
 async def listing(session: AsyncSession, org_id: int, limit: int = 30) -> list[dict]:

@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, cards, outbox, propose, publish, quality
+from campaign import audit, cards, outbox, people, propose, publish, quality
 from campaign.access import Actor
 from models.base import utcnow
 from models.callbacks import CallbackCodec
@@ -55,22 +55,6 @@ class Routing:
     office: tuple[int, ...] = ()
 
 
-async def _holders(session: AsyncSession, role: Role, org_id: int, exclude: set[int]) -> list:
-    rows = (
-        await session.exec(
-            select(RoleGrant.member_id)
-            .join(Member, col(Member.id) == RoleGrant.member_id)
-            .where(
-                RoleGrant.role == role,
-                RoleGrant.org_id == org_id,
-                Member.active == True,  # noqa: E712
-            )
-            .order_by(col(RoleGrant.member_id))
-        )
-    ).all()
-    return [m for m in rows if m not in exclude]
-
-
 async def _ancestors(session: AsyncSession, org: Org) -> list[Org]:
     ids = [int(x) for x in org.path.strip("/").split("/") if x]
     rows = (await session.exec(select(Org).where(col(Org.id).in_(ids)))).all()
@@ -97,16 +81,16 @@ async def route(session: AsyncSession, pledge: Pledge) -> Routing:
     for role, level in steps:
         if first is None:
             first = (role, level.id)
-        people = await _holders(session, role, level.id, exclude)
-        if people:
+        found = await people.holders(session, role, level.id, exclude)
+        if found:
             escalated = (role, level.id) != first
             office: list[int] = []
             if escalated:
                 for anc in chain:
-                    office = await _holders(session, Role.OFFICE, anc.id, set())
+                    office = await people.holders(session, Role.OFFICE, anc.id, set())
                     if office:
                         break
-            return Routing(level.id, role, tuple(people), escalated, tuple(office))
+            return Routing(level.id, role, tuple(found), escalated, tuple(office))
     raise DomainError("review.nobody")
 
 
@@ -381,7 +365,7 @@ async def decide(
         ctx.update(
             by=actor.name, reasons=[r.value for r in reasons], opinion=opinion, version=version
         )
-        for drafter in await _drafters(session, pledge):
+        for drafter in await people.owners(session, pledge):
             await outbox.notify_member(
                 session,
                 drafter,
@@ -391,12 +375,6 @@ async def decide(
     else:
         await publish.publish(session, pledge, actor_id=actor.member_id)
     return pledge
-
-
-async def _drafters(session: AsyncSession, pledge: Pledge) -> list[int]:
-    if pledge.owner_kind is OwnerKind.MEMBER:
-        return [pledge.owner_member_id]
-    return await _holders(session, Role.SECRETARY, pledge.org_id, set()) or [pledge.drafted_by]
 
 
 async def peer_opinion(
@@ -571,14 +549,14 @@ async def escalate(
     exclude = {m for m in (pledge.owner_member_id, pledge.drafted_by) if m}
     office: list[int] = []
     for anc in chain:
-        office = await _holders(session, Role.OFFICE, anc.id, set())
+        office = await people.holders(session, Role.OFFICE, anc.id, set())
         if office:
             break
-    old = await _holders(session, Role(pledge.review_role), pledge.review_org_id, exclude)
+    old = await people.holders(session, Role(pledge.review_role), pledge.review_org_id, exclude)
     above = chain[current + 1 :] if current is not None else []
     for level in above:
-        people = await _holders(session, Role.REVIEWER, level.id, exclude)
-        if not people:
+        found = await people.holders(session, Role.REVIEWER, level.id, exclude)
+        if not found:
             continue
         pledge.review_org_id = level.id
         pledge.review_role = Role.REVIEWER.value
@@ -594,7 +572,7 @@ async def escalate(
             at=now,
         )
         prefix = cards.card_key(pledge.id, pledge.version)
-        for reviewer in people:
+        for reviewer in found:
             card = await cards.review_card(session, codec, pledge, reviewer)
             await outbox.notify_member(
                 session, reviewer, card, key=f"{prefix}{reviewer}:esc{level.id}"
@@ -611,7 +589,7 @@ async def escalate(
                 Reply("review.timeout_escalated", ctx),
                 key=f"revesc:{pledge.id}:{pledge.version}:{level.id}:{member_id}",
             )
-        return Routing(level.id, Role.REVIEWER, tuple(people), True, tuple(office))
+        return Routing(level.id, Role.REVIEWER, tuple(found), True, tuple(office))
     ctx = {"org": org.name, "owner": await cards.owner_name(session, pledge)}
     for member_id in office:
         await outbox.notify_member(
@@ -626,10 +604,10 @@ async def escalate(
 async def remind_reviewers(session: AsyncSession, pledge: Pledge) -> int:
     """Remind the current reviewers of a pledge waiting past its timeout, once per level."""
     exclude = {m for m in (pledge.owner_member_id, pledge.drafted_by) if m}
-    people = await _holders(session, Role(pledge.review_role), pledge.review_org_id, exclude)
+    found = await people.holders(session, Role(pledge.review_role), pledge.review_org_id, exclude)
     ctx = {"owner": await cards.owner_name(session, pledge)}
     count = 0
-    for member_id in people:
+    for member_id in found:
         count += len(
             await outbox.notify_member(
                 session,

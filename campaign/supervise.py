@@ -16,11 +16,10 @@ from sqlalchemy import and_, case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, outbox
+from campaign import audit, outbox, people
 from campaign.access import Actor
 from campaign.cards import RectCb, owner_name
 from campaign.fulfil import month_of
-from campaign.publish import secretaries
 from models.base import utcnow
 from models.callbacks import CallbackCodec
 from models.errors import DomainError
@@ -76,12 +75,11 @@ def _figures(row) -> dict:
     return {k: int(getattr(row, k) or 0) for k in FIGURES}
 
 
-async def _figures_for(
-    session: AsyncSession, campaign_id: int, month: str, today: date, *, org_path: str
-) -> dict:
+def _figures_select(campaign_id: int, month: str, today: date, org_path: str, *columns):
+    """Return the item figures of a subtree's published pledges, with ``columns`` in front."""
     rep = ProgressReport.__table__.c
-    query = (
-        select(*_item_figures(month, today))
+    return (
+        select(*columns, *_item_figures(month, today))
         .select_from(PledgeItem)
         .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
         .join(Org, col(Org.id) == Pledge.org_id)
@@ -95,6 +93,12 @@ async def _figures_for(
             col(Org.path).startswith(org_path),
         )
     )
+
+
+async def _figures_for(
+    session: AsyncSession, campaign_id: int, month: str, today: date, *, org_path: str
+) -> dict:
+    query = _figures_select(campaign_id, month, today, org_path)
     return _figures((await session.exec(query)).one())
 
 
@@ -238,22 +242,9 @@ async def subtree_summary(
     One grouped query gives every reporting unit's figures; the tree does the rest.
     """
     org = await session.get(Org, org_id)
-    rep = ProgressReport.__table__.c
     rows = (
         await session.exec(
-            select(Org.id, Org.name, Org.path, *_item_figures(month, today))
-            .select_from(PledgeItem)
-            .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
-            .join(Org, col(Org.id) == Pledge.org_id)
-            .outerjoin(
-                ProgressReport.__table__,
-                and_(rep.item_id == PledgeItem.id, rep.month == month),
-            )
-            .where(
-                Pledge.campaign_id == campaign_id,
-                Pledge.status == PledgeStatus.PUBLISHED,
-                col(Org.path).startswith(org.path),
-            )
+            _figures_select(campaign_id, month, today, org.path, Org.id, Org.name, Org.path)
             .group_by(col(Org.id), col(Org.name), col(Org.path))
             .order_by(col(Org.id))
         )
@@ -325,12 +316,6 @@ async def may_supervise(session: AsyncSession, actor: Actor, pledge: Pledge) -> 
     return False
 
 
-async def _owners(session: AsyncSession, pledge: Pledge) -> list[int]:
-    if pledge.owner_kind is OwnerKind.MEMBER:
-        return [pledge.owner_member_id]
-    return await secretaries(session, pledge.org_id) or [pledge.drafted_by]
-
-
 async def open_rectification(
     session: AsyncSession,
     actor: Actor,
@@ -381,7 +366,7 @@ async def open_rectification(
     )
     ctx = await rect_context(session, rect)
     button = Button("rect.claim_button", codec.encode(RectCb(rect.id, "claim")))
-    for owner in await _owners(session, pledge):
+    for owner in await people.owners(session, pledge):
         await outbox.notify_member(
             session,
             owner,
@@ -420,7 +405,7 @@ async def claimable(session: AsyncSession, actor: Actor, rect_id: int) -> Rectif
     if rect is None:
         raise DomainError("error.forbidden")
     pledge = await session.get(Pledge, rect.pledge_id)
-    if actor.member_id not in await _owners(session, pledge):
+    if actor.member_id not in await people.owners(session, pledge):
         raise DomainError("error.forbidden")
     if rect.status is not RectificationStatus.OPEN:
         raise DomainError("error.stale_card")
@@ -500,7 +485,7 @@ async def close_rectification(
     if not accept and codec is not None:
         buttons = ((Button("rect.claim_button", codec.encode(RectCb(rect.id, "claim"))),),)
     stamp = now.strftime("%Y%m%d%H%M%S")
-    for owner in await _owners(session, pledge):
+    for owner in await people.owners(session, pledge):
         await outbox.notify_member(
             session,
             owner,

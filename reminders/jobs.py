@@ -18,9 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import fulfil, monthly, outbox, review, supervise
+from campaign import cards, fulfil, monthly, outbox, people, review, supervise
 from campaign.db import Store
-from campaign.publish import secretaries
 from models.base import utcnow
 from models.callbacks import CallbackCodec
 from models.campaign import Campaign, JobRun
@@ -127,7 +126,7 @@ class Jobs:
             card = await monthly.summary_card(
                 session, self.codec, camp.id, org_id, due.period, today=day
             )
-            for member_id in await secretaries(session, org_id):
+            for member_id in await people.secretaries(session, org_id):
                 count += len(
                     await outbox.notify_member(
                         session,
@@ -145,14 +144,9 @@ class Jobs:
             ctx = {
                 "content": item.content,
                 "deadline": item.deadline.isoformat(),
-                "owner": await monthly.owner_name(session, pledge),
+                "owner": await cards.owner_name(session, pledge),
             }
-            owners = (
-                [pledge.owner_member_id]
-                if pledge.owner_member_id
-                else await secretaries(session, pledge.org_id)
-            )
-            for member_id in owners:
+            for member_id in await people.owners(session, pledge):
                 count += len(
                     await outbox.notify_member(
                         session,
@@ -192,12 +186,7 @@ class Jobs:
                 and rect.deadline - timedelta(days=camp.rectification_notice_days) <= day
             ):
                 pledge = await session.get(Pledge, rect.pledge_id)
-                owners = (
-                    [pledge.owner_member_id]
-                    if pledge.owner_member_id
-                    else await secretaries(session, pledge.org_id)
-                )
-                for member_id in owners:
+                for member_id in await people.owners(session, pledge):
                     count += len(
                         await outbox.notify_member(
                             session,
