@@ -1,0 +1,670 @@
+"""The aiogram 3 runtime: Telegram updates in, the core in the middle, the outbox out.
+
+This module is the only place that knows Telegram's shapes. It turns an ``Update`` into one of
+our typed events, hands it to the core, answers a pressed button at once, and has the outbox
+deliver the replies the core queued. ``TelegramMessenger`` is the ``Messenger`` port over an
+aiogram ``Bot``: it splits long texts, draws buttons and keyboards, sets command menus and maps
+Telegram's errors onto ``DeliveryError``.
+
+Updates are never lost: the core commits an update before polling confirms it (updates are
+handled one after another, so the offset moves only past handled ones) and before a webhook
+request is answered; a redelivered update is recognised by its id in the database. Sending is
+not on that path: replies go out in the background, in order per chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    CallbackQuery,
+    ErrorEvent,
+    FSInputFile,
+    InaccessibleMessage,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.compose import Services, build_services
+from bot.delivery import DeliveryError, RenderedMenu, RenderedMessage, split_text
+from bot.outbox import OutboxWorker
+from bot.settings import PUBLIC_API, Settings
+from handlers.core import Core
+from handlers.events import (
+    ButtonPressed,
+    ChatType,
+    CommandReceived,
+    ContactShared,
+    Event,
+    PhotoReceived,
+    Sender,
+    TextReceived,
+)
+from reminders.jobs import Jobs
+from reminders.scheduler import build_scheduler
+from templates import DEFAULT_LOCALE, LOCALES, catalog, normalize_locale
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+TOAST_LIMIT = 200
+ALLOWED_UPDATES = ["message", "callback_query"]
+#: commands for people not bound yet, and for group chats (SPEC: Chat)
+UNBOUND_COMMANDS = ("start", "help", "lang")
+GROUP_COMMANDS = ("bindgroup", "help")
+#: our locale -> Telegram's language_code of a command menu
+MENU_LANGUAGE = {"zh_CN": "zh", "en": "en"}
+
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?$", re.DOTALL)
+
+
+# -- updates -> events ----------------------------------------------------------------------------
+
+
+def _chat_type(raw: str) -> ChatType | None:
+    if raw == "private":
+        return ChatType.PRIVATE
+    if raw in ("group", "supergroup"):
+        return ChatType.GROUP
+    return None  # channels are not conversations
+
+
+def _sender(message: Message | InaccessibleMessage | None, user: Any) -> Sender | None:
+    if user is None or getattr(user, "is_bot", False):
+        return None
+    if message is None:
+        # a button on an inline message: no chat, answer the person privately
+        return Sender(
+            platform=PLATFORM,
+            user_id=str(user.id),
+            chat_id=str(user.id),
+            display_name=user.full_name,
+            language=user.language_code,
+        )
+    chat_type = _chat_type(str(message.chat.type))
+    if chat_type is None:
+        return None
+    return Sender(
+        platform=PLATFORM,
+        user_id=str(user.id),
+        chat_id=str(message.chat.id),
+        chat_type=chat_type,
+        display_name=user.full_name,
+        language=user.language_code,
+        chat_title=message.chat.title or "",
+    )
+
+
+def message_to_event(
+    message: Message, update_id: int | None = None, *, bot_username: str | None = None
+) -> Event | None:
+    """Return the event a message stands for, or None for what the bot does not handle.
+
+    A ``/command@otherbot`` is addressed to another bot in the same group and ignored.
+    """
+    sender = _sender(message, message.from_user)
+    if sender is None:
+        return None
+    uid = str(update_id) if update_id is not None else None
+    if message.contact is not None:
+        contact_user = message.contact.user_id
+        return ContactShared(
+            sender=sender,
+            update_id=uid,
+            phone=message.contact.phone_number,
+            contact_user_id=str(contact_user) if contact_user else None,
+        )
+    if message.photo:
+        return PhotoReceived(
+            sender=sender,
+            update_id=uid,
+            file_id=message.photo[-1].file_id,
+            caption=message.caption or "",
+        )
+    if message.text is None:
+        return None
+    match = _COMMAND.match(message.text.strip())
+    if match is not None:
+        name, addressee, args = match.groups()
+        if addressee and bot_username and addressee.lower() != bot_username.lower():
+            return None
+        return CommandReceived(
+            sender=sender, update_id=uid, command=name.lower(), args=(args or "").strip()
+        )
+    return TextReceived(sender=sender, update_id=uid, text=message.text)
+
+
+def callback_to_event(query: CallbackQuery, update_id: int | None = None) -> Event | None:
+    """Return the ButtonPressed event of a callback query."""
+    # a card older than 48 hours is "inaccessible" but still names its chat
+    sender = _sender(query.message, query.from_user)
+    if sender is None:
+        return None
+    return ButtonPressed(
+        sender=sender,
+        update_id=str(update_id) if update_id is not None else None,
+        data=query.data or "",
+        message_id=str(query.message.message_id) if query.message is not None else None,
+        callback_id=query.id,
+    )
+
+
+def update_to_event(update: Update, *, bot_username: str | None = None) -> Event | None:
+    """Return the event of a whole update (a message or a pressed button), if it has one."""
+    if update.message is not None:
+        return message_to_event(update.message, update.update_id, bot_username=bot_username)
+    if update.callback_query is not None:
+        return callback_to_event(update.callback_query, update.update_id)
+    return None
+
+
+# -- the Messenger port -------------------------------------------------------------------------
+
+
+def _chat(chat_id: str) -> int | str:
+    try:
+        return int(chat_id)
+    except ValueError:
+        return chat_id  # @channelusername
+
+
+def _inline_markup(message: RenderedMessage) -> InlineKeyboardMarkup | None:
+    if not message.buttons:
+        return None
+    rows = []
+    for row in message.buttons:
+        rows.append(
+            [
+                InlineKeyboardButton(text=b.text, url=b.url)
+                if b.url
+                else InlineKeyboardButton(text=b.text, callback_data=b.data or "-")
+                for b in row
+            ]
+        )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _keyboard_markup(message: RenderedMessage) -> ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    if message.keyboard == "request_contact":
+        label = message.keyboard_label or catalog().render("bind.share_button", DEFAULT_LOCALE)
+        return ReplyKeyboardMarkup(
+            keyboard=[[KeyboardButton(text=label, request_contact=True)]],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
+    if message.keyboard == "remove":
+        return ReplyKeyboardRemove()
+    return None
+
+
+def delivery_error(exc: TelegramAPIError) -> DeliveryError:
+    """Return the DeliveryError that tells the outbox what Telegram's answer means."""
+    text = f"{type(exc).__name__}: {exc.message}"
+    if isinstance(exc, TelegramRetryAfter):
+        return DeliveryError(text, retry_after=float(exc.retry_after))
+    if isinstance(exc, TelegramForbiddenError):
+        return DeliveryError(text, blocked=True)
+    if isinstance(
+        exc,
+        TelegramBadRequest | TelegramNotFound | TelegramMigrateToChat | TelegramEntityTooLarge,
+    ):
+        return DeliveryError(text, permanent=True)
+    return DeliveryError(text)  # server errors, conflicts, a bad token: try again later
+
+
+def _raise_for(exc: TelegramAPIError) -> NoReturn:
+    """Re-raise a network fault as it is (the worker retries it), anything else translated."""
+    if isinstance(exc, TelegramNetworkError) and not isinstance(exc, TelegramEntityTooLarge):
+        raise exc
+    raise delivery_error(exc) from exc
+
+
+class TelegramMessenger:
+    """Send, edit and set menus through an aiogram ``Bot`` (the Messenger port)."""
+
+    platform = PLATFORM
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: str, message: RenderedMessage) -> str | None:
+        """Send a message, split at 4096 characters; buttons go on the last part."""
+        try:
+            return await self._send(_chat(chat_id), message)
+        except TelegramAPIError as exc:
+            log.info("send to %s failed: %s", chat_id, exc.message)
+            _raise_for(exc)
+
+    async def _send(self, chat: int | str, message: RenderedMessage) -> str | None:
+        inline = _inline_markup(message)
+        keyboard = _keyboard_markup(message)
+        attachment = message.attachment
+        text = message.text
+        if attachment and len(text) <= CAPTION_LIMIT:
+            sent = await self._send_file(chat, attachment, text, inline or keyboard)
+            return str(sent.message_id)
+        parts = split_text(text, TEXT_LIMIT) if text else []
+        last_id: str | None = None
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if last and not attachment:
+                # one reply_markup per message: inline buttons win; a keyboard then rides on
+                # the first part (or is dropped when there is only one)
+                markup = inline or (keyboard if len(parts) == 1 else None)
+            else:
+                markup = keyboard if i == 0 else None
+            sent = await self.bot.send_message(chat, part, reply_markup=markup)
+            last_id = str(sent.message_id)
+        if attachment:
+            sent = await self._send_file(chat, attachment, None, inline)
+            last_id = str(sent.message_id)
+        return last_id
+
+    async def _send_file(
+        self, chat: int | str, attachment: dict, caption: str | None, markup: Any
+    ) -> Message:
+        source: Any = attachment.get("file_id")
+        if not source:
+            source = FSInputFile(attachment["path"], filename=attachment.get("filename"))
+        if attachment.get("kind") == "photo":
+            return await self.bot.send_photo(chat, source, caption=caption, reply_markup=markup)
+        return await self.bot.send_document(chat, source, caption=caption, reply_markup=markup)
+
+    async def edit(self, chat_id: str, message: RenderedMessage) -> None:
+        """Replace a card's text and buttons; an unchanged card counts as edited."""
+        if not message.edit_message_id:
+            raise DeliveryError("edit without a message id", permanent=True)
+        text = split_text(message.text, TEXT_LIMIT)[0] if message.text else "-"
+        try:
+            await self.bot.edit_message_text(
+                text=text,
+                chat_id=_chat(chat_id),
+                message_id=int(message.edit_message_id),
+                reply_markup=_inline_markup(message),
+            )
+        except TelegramBadRequest as exc:
+            if "message is not modified" in exc.message.lower():
+                return
+            raise delivery_error(exc) from exc
+        except TelegramAPIError as exc:
+            _raise_for(exc)
+
+    async def set_commands(self, chat_id: str, menu: RenderedMenu) -> None:
+        """Show one chat its command menu, in the language the person chose.
+
+        A per-chat menu is shown whatever the app's language, so it carries no language code.
+        """
+        try:
+            await self.bot.set_my_commands(
+                _bot_commands(menu.commands), scope=BotCommandScopeChat(chat_id=_chat(chat_id))
+            )
+        except TelegramAPIError as exc:
+            _raise_for(exc)
+
+
+def _bot_commands(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> list[BotCommand]:
+    return [BotCommand(command=c[:32], description=(d or c)[:256]) for c, d in pairs]
+
+
+def _menu(commands: tuple[str, ...], locale: str) -> list[BotCommand]:
+    cat = catalog()
+    return _bot_commands([(c, cat.render(f"command.{c}", locale)) for c in commands])
+
+
+async def set_default_menus(bot: Bot) -> None:
+    """Set the menus of people not bound yet and of group chats; failures are only logged."""
+    calls: list[tuple[list[BotCommand], Any, str | None]] = [
+        (_menu(UNBOUND_COMMANDS, DEFAULT_LOCALE), BotCommandScopeDefault(), None),
+        (_menu(GROUP_COMMANDS, DEFAULT_LOCALE), BotCommandScopeAllGroupChats(), None),
+    ]
+    for locale in LOCALES:
+        code = MENU_LANGUAGE.get(locale)
+        if code is None:
+            continue
+        calls.append((_menu(UNBOUND_COMMANDS, locale), BotCommandScopeDefault(), code))
+        calls.append((_menu(GROUP_COMMANDS, locale), BotCommandScopeAllGroupChats(), code))
+    for commands, scope, code in calls:
+        try:
+            await bot.set_my_commands(commands, scope=scope, language_code=code)
+        except Exception as exc:  # a menu is a nicety: never fail start-up over it
+            log.warning("setMyCommands (%s, %s) failed: %r", scope.type, code or "-", exc)
+
+
+# -- handling updates ---------------------------------------------------------------------------
+
+
+class UpdateHandler:
+    """Glue between aiogram and the core: one event in, a button answered, replies sent.
+
+    Args:
+        core: the platform-neutral core.
+        worker: the outbox worker that delivers what the core queued.
+        bot_username: our @username, to ignore commands addressed to other bots.
+    """
+
+    def __init__(
+        self, core: Core, worker: OutboxWorker, *, bot_username: str | None = None
+    ) -> None:
+        self.core = core
+        self.worker = worker
+        self.bot_username = bot_username
+        self._chains: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def on_message(self, message: Message, event_update: Update) -> None:
+        """Handle a message."""
+        event = message_to_event(message, event_update.update_id, bot_username=self.bot_username)
+        if event is not None:
+            await self._handle(event)
+
+    async def on_callback(self, query: CallbackQuery, bot: Bot, event_update: Update) -> None:
+        """Handle a pressed button and always answer it, with the core's toast if any."""
+        event = callback_to_event(query, event_update.update_id)
+        if event is None:
+            await _answer(bot, query.id, None)
+            return
+        handled = await self.core.handle(event)
+        await _answer(bot, query.id, handled.toast)
+        self._deliver(event.sender.chat_id, handled.outbox_ids)
+
+    async def _handle(self, event: Event) -> None:
+        handled = await self.core.handle(event)
+        self._deliver(event.sender.chat_id, handled.outbox_ids)
+
+    async def on_error(self, error: ErrorEvent, bot: Bot) -> bool:
+        """Log an unexpected failure and give the person a plain apology, never its text."""
+        update = error.update
+        log.error(
+            "update %s failed",
+            update.update_id,
+            exc_info=(type(error.exception), error.exception, error.exception.__traceback__),
+        )
+        query = update.callback_query
+        user = query.from_user if query else (update.message.from_user if update.message else None)
+        locale = normalize_locale(user.language_code if user else None)
+        apology = catalog().render("error.unexpected", locale)
+        if query is not None:
+            # answered only if the core finished; a second answer is refused and ignored
+            await _answer(bot, query.id, apology)
+        elif update.message is not None:
+            with suppress(Exception):
+                await bot.send_message(update.message.chat.id, apology)
+        return True
+
+    def _deliver(self, chat_id: str, ids: tuple[int, ...]) -> None:
+        """Deliver rows now, after whatever is still going out to the same chat."""
+        if not ids:
+            return
+        before = self._chains.get(chat_id)
+        task = asyncio.create_task(self._deliver_after(before, ids))
+        self._chains[chat_id] = task
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            if self._chains.get(chat_id) is t:
+                del self._chains[chat_id]
+
+        task.add_done_callback(done)
+
+    async def _deliver_after(
+        self, before: asyncio.Task[None] | None, ids: tuple[int, ...]
+    ) -> None:
+        if before is not None:
+            with suppress(Exception):
+                await asyncio.shield(before)
+        try:
+            await self.worker.deliver_ids(ids)
+        except Exception:  # the worker's loop picks the rows up again
+            log.exception("delivery of %s failed", ids)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait (up to ``timeout`` seconds) until the replies handed out so far are sent."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+async def _answer(bot: Bot, callback_id: str, text: str | None) -> None:
+    try:
+        await bot.answer_callback_query(callback_id, text=text[:TOAST_LIMIT] if text else None)
+    except TelegramAPIError as exc:
+        log.info("answerCallbackQuery %s refused: %s", callback_id, exc.message)
+    except Exception as exc:
+        log.warning("answerCallbackQuery %s failed: %r", callback_id, exc)
+
+
+def build_dispatcher(handler: UpdateHandler) -> Dispatcher:
+    """Return a new dispatcher whose router sends messages and buttons to ``handler``."""
+    router = Router(name="pledgebot")
+    router.message.register(handler.on_message)
+    router.callback_query.register(handler.on_callback)
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    dispatcher.errors.register(handler.on_error)
+    return dispatcher
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
+class StartupError(RuntimeError):
+    """The bot cannot start with these settings (the message says why, for the operator)."""
+
+
+def make_bot(settings: Settings) -> Bot:
+    """Return a Bot for the settings' token, talking to TELEGRAM_API_BASE."""
+    token = settings.require_token()
+    base = (settings.telegram_api_base or PUBLIC_API).rstrip("/")
+    if base == PUBLIC_API:
+        return Bot(token)
+    return Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(base)))
+
+
+def webhook_path(url: str) -> str:
+    """Return the path part of WEBHOOK_URL, where the webhook server listens."""
+    return urlsplit(url).path or "/"
+
+
+def check_webhook_settings(settings: Settings) -> None:
+    """Refuse webhook mode without a secret: anyone could post updates otherwise.
+
+    Raises:
+        ValueError: WEBHOOK_URL is missing or WEBHOOK_SECRET is unset.
+    """
+    if not settings.webhook_url:
+        raise ValueError("webhook mode needs WEBHOOK_URL")
+    if not urlsplit(settings.webhook_url).scheme.startswith("http"):
+        raise ValueError("WEBHOOK_URL must be an http(s) URL")
+    if not settings.webhook_secret:
+        raise ValueError(
+            "WEBHOOK_SECRET is required in webhook mode (1-256 characters of A-Z a-z 0-9 _ -)"
+        )
+
+
+class _SecretCheckingHandler(SimpleRequestHandler):
+    """aiogram's webhook handler; handles each update before answering, so none is lost."""
+
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        if not self.secret_token:
+            return False
+        return hmac.compare_digest(telegram_secret_token.encode(), self.secret_token.encode())
+
+
+async def _retrying(what: str, call: Callable[[], Awaitable[Any]], attempts: int = 5) -> Any:
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except TelegramUnauthorizedError:
+            raise
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            log.warning("%s failed (%r); retrying", what, exc)
+            await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
+    return None
+
+
+async def run_bot(
+    settings: Settings, *, webhook: bool | None = None, scheduler: bool = True
+) -> None:
+    """Run the bot until SIGINT or SIGTERM: polling, or a webhook server when WEBHOOK_URL is set.
+
+    Raises:
+        ValueError: settings that cannot work (no token, webhook mode without a secret).
+        StartupError: the Bot API refused the token.
+    """
+    use_webhook = bool(settings.webhook_url) if webhook is None else webhook
+    if use_webhook:
+        check_webhook_settings(settings)
+    bot = make_bot(settings)
+    services: Services | None = None
+    try:
+        try:
+            me = await _retrying("getMe", bot.me)
+        except TelegramUnauthorizedError as exc:
+            raise StartupError("the Bot API refused BOT_TOKEN (401 Unauthorized)") from exc
+        username = settings.bot_username or me.username
+        services = await build_services(settings, bot_username=username)
+        worker = services.worker({PLATFORM: TelegramMessenger(bot)})
+        handler = UpdateHandler(services.core, worker, bot_username=username)
+        dispatcher = build_dispatcher(handler)
+        await set_default_menus(bot)
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with suppress(NotImplementedError):
+                loop.add_signal_handler(sig, _on_signal, sig, stop)
+        worker_stop = asyncio.Event()
+        worker_task = asyncio.create_task(worker.run(worker_stop))
+        calendar = None
+        if scheduler:
+            # The leader runs the campaign calendar; what it queues is delivered by the worker.
+            calendar = build_scheduler(
+                Jobs(services.store, services.core.codec), after_tick=worker.kick
+            )
+            calendar.start()
+        try:
+            if use_webhook:
+                await _serve_webhook(settings, bot, dispatcher, stop)
+            else:
+                await _serve_polling(bot, dispatcher, stop)
+        finally:
+            log.info("stopping: sending what is left")
+            if calendar is not None:
+                calendar.shutdown(wait=False)
+            await handler.drain()
+            worker_stop.set()
+            try:
+                await asyncio.wait_for(worker_task, timeout=10)
+            except TimeoutError:
+                worker_task.cancel()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with suppress(NotImplementedError, ValueError):
+                    loop.remove_signal_handler(sig)
+    finally:
+        await bot.session.close()
+        if services is not None:
+            await services.close()
+    log.info("stopped")
+
+
+def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
+    log.info("received %s, shutting down", sig.name)
+    stop.set()
+
+
+async def _serve_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+    # getUpdates is refused while a webhook is set; pending updates are kept
+    await _retrying("deleteWebhook", lambda: bot.delete_webhook(drop_pending_updates=False))
+    polling = asyncio.create_task(
+        dispatcher.start_polling(
+            bot,
+            handle_signals=False,
+            close_bot_session=False,
+            # one update after another: the offset moves only past handled updates
+            handle_as_tasks=False,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+    )
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if polling.done():
+        stopping.cancel()
+        polling.result()  # polling never ends by itself: surface its error
+        return
+    with suppress(RuntimeError):
+        await dispatcher.stop_polling()
+    with suppress(asyncio.CancelledError):
+        await polling
+
+
+async def _serve_webhook(
+    settings: Settings, bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event
+) -> None:
+    assert settings.webhook_url and settings.webhook_secret
+    requests = _SecretCheckingHandler(
+        dispatcher, bot, handle_in_background=False, secret_token=settings.webhook_secret
+    )
+    app = web.Application()
+    # registered by hand: aiogram's register() would close the bot's session on shutdown,
+    # before the last replies are out
+    app.router.add_post(webhook_path(settings.webhook_url), requests.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    await site.start()
+    log.info(
+        "webhook server on %s:%s%s",
+        settings.webhook_host,
+        settings.webhook_port,
+        webhook_path(settings.webhook_url),
+    )
+    try:
+        await _retrying(
+            "setWebhook",
+            lambda: bot.set_webhook(
+                settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+            ),
+        )
+        await stop.wait()
+    finally:
+        await runner.cleanup()

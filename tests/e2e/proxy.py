@@ -1,0 +1,449 @@
+"""A Bot API proxy between the bot under test and the telegram-test-api emulator.
+
+The emulator is good enough to hold chats but answers in shapes a real Bot API never uses
+(see shared/NOTES.md). This proxy, test code only, makes it look like Telegram to aiogram:
+
+* ``getMe`` gains ``is_bot``; callback queries gain ``chat_instance``;
+* ``sendMessage`` answers a proper Message: date in seconds, ``from`` the bot, the chat's
+  real type (negative ids are groups); edits answer a Message instead of ``null``;
+* an empty ``getUpdates`` is held for a moment, so a polling bot does not spin;
+* methods the emulator lacks (setMyCommands, sendPhoto, …) get plausible answers, photos and
+  documents still show in the chat as text;
+* ``setWebhook`` is pointed at a relay here that adds the secret header the emulator never
+  sends, so webhook mode runs through the emulator as well.
+
+Every call the bot makes is recorded (token, method, parameters) for tests to assert on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import ClientSession, ClientTimeout, web
+
+HOLD_EMPTY_UPDATES = 0.4
+EMULATOR_POLL = 0.05
+JSON_PARAMS = {
+    "reply_markup",
+    "entities",
+    "caption_entities",
+    "commands",
+    "scope",
+    "allowed_updates",
+    "menu_button",
+    "link_preview_options",
+    "reply_parameters",
+    "media",
+}
+INT_PARAMS = {"chat_id", "message_id", "user_id", "offset", "limit", "timeout", "cache_time"}
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Bot API call the bot made."""
+
+    token: str
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+    seq: int = 0
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def _error(code: int, description: str) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error_code": code, "description": description}, status=code
+    )
+
+
+def _decode(params: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, str) and key in JSON_PARAMS:
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        elif isinstance(value, str) and key in INT_PARAMS and re.fullmatch(r"-?\d+", value):
+            value = int(value)
+        elif isinstance(value, str) and value in ("true", "false"):
+            value = value == "true"
+        out[key] = value
+    return out
+
+
+class BotApiProxy:
+    """Serve a fixed-up Bot API on 127.0.0.1 in a thread of its own."""
+
+    def __init__(self, emulator_url: str) -> None:
+        self.emulator_url = emulator_url.rstrip("/")
+        self.port: int | None = None
+        self._calls: list[Call] = []
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._http: ClientSession | None = None
+        self._webhooks: dict[str, tuple[str, str | None]] = {}
+        self._texts: dict[tuple[str, int, int], str] = {}
+        self._menus: dict[tuple[str, str, str], list] = {}
+        self._fake_ids = 10_000_000
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Return the base URL the bot should use as TELEGRAM_API_BASE."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> BotApiProxy:
+        """Start serving; return self."""
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and end the thread."""
+        try:
+            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+
+    async def _start(self) -> None:
+        self._http = ClientSession(timeout=ClientTimeout(total=30))
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._api)
+        app.router.add_post("/_relay/{token}", self._relay)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._http is not None:
+            await self._http.close()
+
+    # -- what tests read ---------------------------------------------------------------------
+
+    def mark(self) -> int:
+        """Return a position in the record; ``calls(after=...)`` returns what came later."""
+        with self._lock:
+            return self._seq
+
+    def calls(
+        self, method: str | None = None, *, token: str | None = None, after: int = 0
+    ) -> list[Call]:
+        """Return the recorded calls, optionally of one method, one bot, after a mark."""
+        with self._lock:
+            return [
+                c
+                for c in self._calls
+                if c.seq > after
+                and (method is None or c.method == method)
+                and (token is None or c.token == token)
+            ]
+
+    def wait_for_call(
+        self,
+        method: str,
+        *,
+        token: str | None = None,
+        after: int = 0,
+        where=None,
+        timeout: float = 5.0,
+    ) -> Call:
+        """Wait until the bot makes a matching call; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for call in self.calls(method, token=token, after=after):
+                if where is None or where(call):
+                    return call
+            if time.monotonic() > deadline:
+                seen = [c.method for c in self.calls(token=token, after=after)]
+                raise AssertionError(f"no {method} call within {timeout}s; saw {seen}")
+            time.sleep(0.02)
+
+    def _record(self, token: str, method: str, params: dict[str, Any]) -> None:
+        with self._lock:
+            self._seq += 1
+            self._calls.append(Call(token, method, params, seq=self._seq))
+
+    # -- the Bot API -------------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                body = await request.json()
+                if isinstance(body, dict):
+                    params.update(body)
+            else:
+                form = await request.post()
+                for key, value in form.items():
+                    if isinstance(value, web.FileField):
+                        params[key] = f"<file {value.filename}>"
+                    else:
+                        params[key] = value
+        return _decode(params)
+
+    async def _emulator(self, token: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        assert self._http is not None
+        async with self._http.post(f"{self.emulator_url}/bot{token}/{method}", json=params) as r:
+            try:
+                data = await r.json(content_type=None)
+            except ValueError:
+                data = None
+            if r.status != 200 or not isinstance(data, dict):
+                text = data.get("message") if isinstance(data, dict) else str(data)
+                return {"ok": False, "error_code": r.status, "description": text}
+            return data
+
+    def _bot_user(self, token: str) -> dict[str, Any]:
+        return {
+            "id": int(token.split(":")[0]),
+            "is_bot": True,
+            "first_name": "PledgeBot (test)",
+            "username": "TestNameBot",
+        }
+
+    def _message(self, token: str, chat_id: Any, message_id: int, **fields: Any) -> dict:
+        chat = int(chat_id) if re.fullmatch(r"-?\d+", str(chat_id)) else chat_id
+        is_group = isinstance(chat, int) and chat < 0
+        msg = {
+            "message_id": int(message_id),
+            "date": int(time.time()),
+            "chat": {"id": chat, "type": "group" if is_group else "private"},
+            "from": self._bot_user(token),
+        }
+        if is_group:
+            msg["chat"]["title"] = "Test group"
+        msg.update({k: v for k, v in fields.items() if v is not None})
+        markup = msg.get("reply_markup")
+        if not (isinstance(markup, dict) and "inline_keyboard" in markup):
+            msg.pop("reply_markup", None)
+        return msg
+
+    async def _api(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        method = request.match_info["method"]
+        params = await self._params(request)
+        self._record(token, method, params)
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is not None:
+            return await handler(request, token, params)
+        return await self._local(token, method, params)
+
+    async def _forward(self, token: str, method: str, params: dict[str, Any]) -> web.Response:
+        data = await self._emulator(token, method, params)
+        if not data.get("ok"):
+            code = int(data.get("error_code") or 500)
+            return _error(code, str(data.get("description") or "emulator error"))
+        return _ok(data.get("result"))
+
+    async def _m_getMe(self, request, token, params) -> web.Response:
+        data = await self._emulator(token, "getMe", {})
+        user = self._bot_user(token)
+        if data.get("ok") and isinstance(data.get("result"), dict):
+            user["username"] = data["result"].get("username") or user["username"]
+        return _ok(user)
+
+    async def _m_getUpdates(self, request: web.Request, token, params) -> web.Response:
+        hold = HOLD_EMPTY_UPDATES if int(params.get("timeout") or 0) > 0 else 0.0
+        deadline = time.monotonic() + hold
+        while True:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                # the bot went away: fetching now would mark its updates read and lose them
+                return _ok([])
+            data = await self._emulator(token, "getUpdates", {})
+            updates = data.get("result") or []
+            if updates or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(EMULATOR_POLL)
+        return _ok([self._fix_update(u) for u in updates])
+
+    def _fix_update(self, update: dict[str, Any]) -> dict[str, Any]:
+        update = dict(update)
+        if "message" in update:
+            msg = {k: v for k, v in update["message"].items() if k != "botToken"}
+            if isinstance(msg.get("date"), int) and msg["date"] > 10**11:
+                msg["date"] //= 1000
+            update["message"] = msg
+        if "callback_query" in update:
+            query = dict(update["callback_query"])
+            query.setdefault("chat_instance", f"ci{query.get('from', {}).get('id', 0)}")
+            if isinstance(query.get("message"), dict):
+                msg = {k: v for k, v in query["message"].items() if k != "botToken"}
+                msg.setdefault("date", int(time.time()))
+                query["message"] = msg
+            update["callback_query"] = query
+        return update
+
+    async def _m_sendMessage(self, request, token, params) -> web.Response:
+        data = await self._emulator(token, "sendMessage", params)
+        if not data.get("ok"):
+            return _error(int(data.get("error_code") or 500), str(data.get("description")))
+        result = data["result"]
+        chat_id = params.get("chat_id")
+        self._texts[(token, int(chat_id), int(result["message_id"]))] = params.get("text", "")
+        return _ok(
+            self._message(
+                token,
+                chat_id,
+                result["message_id"],
+                text=params.get("text"),
+                entities=params.get("entities"),
+                reply_markup=params.get("reply_markup"),
+            )
+        )
+
+    async def _m_editMessageText(self, request, token, params) -> web.Response:
+        data = await self._emulator(token, "editMessageText", params)
+        if not data.get("ok"):
+            return _error(int(data.get("error_code") or 500), str(data.get("description")))
+        if params.get("inline_message_id"):
+            return _ok(True)
+        key = (token, int(params["chat_id"]), int(params["message_id"]))
+        self._texts[key] = params.get("text", "")
+        return _ok(
+            self._message(
+                token,
+                params["chat_id"],
+                params["message_id"],
+                text=params.get("text"),
+                reply_markup=params.get("reply_markup"),
+                edit_date=int(time.time()),
+            )
+        )
+
+    async def _m_editMessageReplyMarkup(self, request, token, params) -> web.Response:
+        data = await self._emulator(token, "editMessageReplyMarkup", params)
+        if not data.get("ok"):
+            return _error(int(data.get("error_code") or 500), str(data.get("description")))
+        if params.get("inline_message_id"):
+            return _ok(True)
+        key = (token, int(params["chat_id"]), int(params["message_id"]))
+        return _ok(
+            self._message(
+                token,
+                params["chat_id"],
+                params["message_id"],
+                text=self._texts.get(key, ""),
+                reply_markup=params.get("reply_markup"),
+                edit_date=int(time.time()),
+            )
+        )
+
+    async def _m_answerCallbackQuery(self, request, token, params) -> web.Response:
+        data = await self._emulator(token, "answerCallbackQuery", params)
+        if not data.get("ok"):
+            return _error(int(data.get("error_code") or 500), str(data.get("description")))
+        return _ok(True)
+
+    async def _m_deleteMessage(self, request, token, params) -> web.Response:
+        data = await self._emulator(token, "deleteMessage", params)
+        if not data.get("ok"):
+            return _error(int(data.get("error_code") or 400), str(data.get("description")))
+        return _ok(True)
+
+    async def _m_setWebhook(self, request, token, params) -> web.Response:
+        url = params.get("url")
+        if not url:
+            return await self._m_deleteWebhook(request, token, params)
+        self._webhooks[token] = (str(url), params.get("secret_token"))
+        relay = f"{self.url}/_relay/{token}"
+        data = await self._emulator(token, "setWebhook", {"url": relay})
+        if not data.get("ok"):
+            return _error(int(data.get("error_code") or 500), str(data.get("description")))
+        return _ok(True)
+
+    async def _m_deleteWebhook(self, request, token, params) -> web.Response:
+        self._webhooks.pop(token, None)
+        await self._emulator(token, "deleteWebhook", {})
+        return _ok(True)
+
+    async def _m_getWebhookInfo(self, request, token, params) -> web.Response:
+        url = self._webhooks.get(token, ("", None))[0]
+        return _ok({"url": url, "has_custom_certificate": False, "pending_update_count": 0})
+
+    async def _send_file(self, token: str, params: dict[str, Any], kind: str) -> web.Response:
+        # shown in the emulator's chat as text, so a test can see that it was sent
+        label = params.get("caption") or f"[{kind}]"
+        shown = {"chat_id": params.get("chat_id"), "text": label}
+        if isinstance(params.get("reply_markup"), dict):
+            shown["reply_markup"] = params["reply_markup"]
+        data = await self._emulator(token, "sendMessage", shown)
+        if not data.get("ok"):
+            return _error(int(data.get("error_code") or 500), str(data.get("description")))
+        message_id = data["result"]["message_id"]
+        file = {"file_id": f"{kind}-{message_id}", "file_unique_id": f"u{kind}{message_id}"}
+        fields: dict[str, Any] = {
+            "caption": params.get("caption"),
+            "reply_markup": params.get("reply_markup"),
+        }
+        if kind == "photo":
+            fields["photo"] = [{**file, "width": 800, "height": 600}]
+        else:
+            fields["document"] = {**file, "file_name": "document"}
+        return _ok(self._message(token, params.get("chat_id"), message_id, **fields))
+
+    async def _m_sendPhoto(self, request, token, params) -> web.Response:
+        return await self._send_file(token, params, "photo")
+
+    async def _m_sendDocument(self, request, token, params) -> web.Response:
+        return await self._send_file(token, params, "document")
+
+    async def _local(self, token: str, method: str, params: dict[str, Any]) -> web.Response:
+        """Answer a method the emulator does not implement."""
+        scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
+        lang = str(params.get("language_code") or "")
+        if method == "setMyCommands":
+            self._menus[(token, scope, lang)] = params.get("commands") or []
+            return _ok(True)
+        if method == "deleteMyCommands":
+            self._menus.pop((token, scope, lang), None)
+            return _ok(True)
+        if method == "getMyCommands":
+            return _ok(self._menus.get((token, scope, lang), []))
+        if method == "getChat":
+            chat_id = int(params.get("chat_id") or 0)
+            return _ok({"id": chat_id, "type": "group" if chat_id < 0 else "private"})
+        if method.startswith("get"):
+            return _error(400, f"Bad Request: {method} is not emulated")
+        return _ok(True)  # setChatMenuButton, sendChatAction, setMyDescription …
+
+    # -- webhooks ----------------------------------------------------------------------------
+
+    async def _relay(self, request: web.Request) -> web.Response:
+        """Pass an update from the emulator to the bot's webhook, with the secret header."""
+        token = request.match_info["token"]
+        target = self._webhooks.get(token)
+        if target is None:
+            return web.Response(status=404, text="no webhook")
+        url, secret = target
+        headers = {"Content-Type": "application/json"}
+        if secret:
+            headers[SECRET_HEADER] = secret
+        body = await request.read()
+        try:
+            update = json.loads(body)
+            body = json.dumps(self._fix_update(update)).encode()
+        except ValueError:
+            pass
+        assert self._http is not None
+        async with self._http.post(url, data=body, headers=headers) as r:
+            return web.Response(status=r.status, body=await r.read())
