@@ -16,6 +16,9 @@ from handlers.events import (
 from models.reply import Keyboard, Reply
 
 Handler = Callable[[Ctx], Awaitable[list[Reply]]]
+
+#: commands that may be used in the middle of a dialog without leaving it
+KEEPS_DIALOG = frozenset({"help", "lang", "cancel"})
 ButtonHandler = Callable[[Ctx, CallbackData], Awaitable[list[Reply]]]
 
 
@@ -72,6 +75,10 @@ class Router:
                 return [ctx.reply("error.unknown_command", command=name)]
             if not bound and name not in self.public_commands:
                 return [need_binding()]
+            if name not in KEEPS_DIALOG and name != ctx.state.dialog:
+                # Another command leaves the dialog, so later text is not taken as its answer;
+                # drafts live in the database and the dialog's own command resumes them.
+                ctx.state.clear()
             return await handler(ctx)
         if isinstance(event, ButtonPressed):
             try:
