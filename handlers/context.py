@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from campaign.access import Actor
 from handlers.callbacks import CallbackCodec, CallbackData
 from handlers.events import ChatType, Event, Sender
+from models.campaign import DEFAULT_TIMEZONE
 from models.org import Account
 from models.reply import Button, Reply
 
@@ -73,6 +75,10 @@ class Ctx:
     def in_group(self) -> bool:
         """Tell whether the event came from a group chat."""
         return self.sender.chat_type is ChatType.GROUP
+
+    def today(self, timezone: str = DEFAULT_TIMEZONE) -> date:
+        """Return today's date where the campaign is (days turn at local midnight, not UTC)."""
+        return self.now.astimezone(ZoneInfo(timezone)).date()
 
     def reply(self, template: str, **context: Any) -> Reply:
         """Return a plain reply to the sender."""

@@ -302,7 +302,7 @@ async def _open(ctx: Ctx, target: propose.Target) -> list[Reply]:
         ctx.session,
         ctx.actor,
         target,
-        today=ctx.now.date(),
+        today=ctx.today(),
         render=lambda key: catalog().render(key, ctx.locale),
     )
     if pledge.status is PledgeStatus.SUBMITTED:
@@ -817,7 +817,8 @@ async def _act_force(ctx: Ctx, pledge: Pledge, cb: DraftCb) -> list[Reply]:
 
 async def _submit(ctx: Ctx, pledge: Pledge, *, force: bool) -> list[Reply]:
     """Check the draft; refuse on blocking findings, ask once on warnings, else submit."""
-    today = ctx.now.date()
+    camp = await ctx.session.get(Campaign, pledge.campaign_id)
+    today = ctx.today(camp.timezone)
     findings = await propose.check(ctx.session, pledge, today)
     blocks = [f for f in findings if f.severity is Severity.BLOCK]
     warns = [f for f in findings if f.severity is Severity.WARN]
@@ -931,7 +932,7 @@ def _short(text: str) -> str:
 
 def _window(ctx: Ctx, camp: Campaign) -> tuple[date, date]:
     """Return the first and last day an item's deadline may fall on (as the quality check)."""
-    return max(ctx.now.date(), camp.starts_on), camp.ends_on
+    return max(ctx.today(camp.timezone), camp.starts_on), camp.ends_on
 
 
 async def _year(ctx: Ctx, pledge: Pledge) -> int:

@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 from models.base import JsonColumn
 
 DEFAULT_QUARTER_STARTS = [1, 4, 7, 10]
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 class Campaign(SQLModel, table=True):
@@ -41,7 +42,7 @@ class Campaign(SQLModel, table=True):
     pledge_deadline: date
     ends_on: date
     active: bool = True
-    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    timezone: str = Field(default=DEFAULT_TIMEZONE, max_length=64)
     report_day: int = 20
     reminder_day: int = 25
     summary_day: int = 28

@@ -173,3 +173,22 @@ async def test_parallel_updates_of_one_person_do_not_interleave(bot):
     await asyncio.gather(*(bot.send(e) for e in events))
     async with bot.store.read() as s:
         assert (await s.exec(select(Account.locale))).one() == "en"  # the last one wins
+
+
+def test_today_turns_at_local_midnight_not_utc():
+    from datetime import UTC, datetime
+
+    from handlers.context import CoreConfig, Ctx, State
+
+    late_utc = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)  # 07:30 on 2 December in Longnan
+    ctx = Ctx(
+        session=None,
+        event=TextReceived(sender=sender(), text="x"),
+        locale="zh_CN",
+        now=late_utc,
+        codec=None,
+        config=CoreConfig(),
+        state=State(),
+    )
+    assert str(ctx.today()) == "2026-12-02"
+    assert str(ctx.today("UTC")) == "2026-12-01"
