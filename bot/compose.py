@@ -9,6 +9,7 @@ from datetime import datetime
 
 from bot.delivery import Messenger
 from bot.outbox import OutboxWorker
+from bot.ratelimit import RateLimiter, telegram_limits
 from bot.settings import Settings
 from campaign.db import Store
 from handlers.app import build_core
@@ -26,7 +27,11 @@ class Services:
     core: Core
 
     def worker(self, messengers: dict[str, Messenger], **kwargs) -> OutboxWorker:
-        """Return an outbox worker that delivers through ``messengers``."""
+        """Return an outbox worker that delivers through ``messengers`` at the set rate."""
+        kwargs.setdefault(
+            "limiter",
+            RateLimiter({"telegram": telegram_limits(per_second=self.settings.telegram_rate)}),
+        )
         return OutboxWorker(self.store, messengers, **kwargs)
 
     async def close(self) -> None:

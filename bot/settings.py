@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     callback_secret: str | None = None
     default_locale: str = "zh_CN"
     runtime: str = "aiogram"
+    #: messages per second this process may send to Telegram in all (its share when several
+    #: delivery workers serve one bot: 29 / n)
+    telegram_rate: float = 29.0
     log_level: str = "INFO"
 
     @field_validator("webhook_secret")
