@@ -63,3 +63,57 @@ async def open_campaign(
         payload={"year": year, "root": root, "deadline": pledge_deadline.isoformat()},
     )
     return camp
+
+
+CALENDAR_FIELDS = frozenset(
+    {
+        "pledge_deadline",
+        "ends_on",
+        "report_day",
+        "reminder_day",
+        "summary_day",
+        "send_hour",
+        "quarter_starts",
+        "review_timeout_hours",
+        "rectification_notice_days",
+    }
+)
+
+
+async def change_calendar(
+    session: AsyncSession, root: str, year: int, changes: dict, *, actor: int | None = None
+) -> Campaign:
+    """Change a campaign's calendar and record the change.
+
+    Raises:
+        DomainError: ``campaign.no_such_campaign``, ``campaign.bad_dates`` or
+            ``campaign.bad_days`` (the reminder must come after the prompt, the summary after
+            the reminder).
+    """
+    unknown = set(changes) - CALENDAR_FIELDS
+    if unknown:
+        raise ValueError(f"not calendar fields: {sorted(unknown)}")
+    camp = (
+        await session.exec(
+            select(Campaign)
+            .join(Org, Org.id == Campaign.root_org_id)
+            .where(Org.full_name == root, Campaign.year == year)
+        )
+    ).first()
+    if camp is None:
+        raise DomainError("campaign.no_such_campaign", root=root, year=year)
+    for key, value in changes.items():
+        setattr(camp, key, value)
+    if not camp.starts_on <= camp.pledge_deadline <= camp.ends_on:
+        raise DomainError("campaign.bad_dates")
+    if not camp.report_day < camp.reminder_day <= camp.summary_day:
+        raise DomainError("campaign.bad_days")
+    session.add(camp)
+    await audit.record(
+        session,
+        "campaign.calendar",
+        actor=actor,
+        subject=f"campaign:{camp.id}",
+        payload={k: str(v) for k, v in changes.items()},
+    )
+    return camp
