@@ -176,6 +176,7 @@ async def run_demo(members: int, out=sys.stdout, locale: str = "zh_CN") -> None:
                     clock.now = datetime.fromisoformat(when).astimezone(UTC)
                     print(cat.render("demo.clock", locale, when=when[:10]), file=out)
                 elif line == "!tick":
+                    console.messenger.new_turn()
                     await jobs.tick(clock.now)
                     await console.flush()
                 else:

@@ -44,9 +44,10 @@ class ConsoleMessenger:
     out: TextIO = sys.stdout
     names: dict[str, str] = field(default_factory=dict)
     current: str | None = None
-    buttons: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    #: the message the last buttons of each chat belong to, so a press can edit that card
-    card_ids: dict[str, str] = field(default_factory=dict)
+    #: each chat's buttons since the person last typed: (label, data, the card's message id),
+    #: numbered on across the messages of one turn so every button shown can be pressed
+    buttons: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
+    _fresh: set[str] = field(default_factory=set)
     transcript: list[tuple[str, str]] = field(default_factory=list)
     platform: str = PLATFORM
     _next_id: int = 0
@@ -57,6 +58,26 @@ class ConsoleMessenger:
         if chat_id == GROUP_CHAT:
             return "🤖 → [👥] "
         return f"🤖 → [{self.names.get(chat_id, chat_id)}] "
+
+    def new_turn(self) -> None:
+        """Start numbering buttons afresh: the person is about to type."""
+        self._fresh = set(self.buttons)
+
+    def _remember(self, chat_id: str, flat: list, message_id: str | None, edited: bool) -> int:
+        """Keep a message's buttons for pressing by number; return the first number."""
+        known = self.buttons.setdefault(chat_id, [])
+        if chat_id in self._fresh and not edited:
+            known.clear()
+            self._fresh.discard(chat_id)
+        places = [i for i, entry in enumerate(known) if entry[2] == message_id and message_id]
+        if edited and places and len(places) == len(flat):
+            known[places[0] : places[0] + len(flat)] = flat  # the card keeps its numbers
+            return places[0] + 1
+        if places:
+            known[:] = [entry for entry in known if entry[2] != message_id]
+        first = len(known) + 1
+        known.extend(flat)
+        return first
 
     async def send(self, chat_id: str, message: RenderedMessage) -> str:
         """Print a message and its numbered buttons."""
@@ -79,11 +100,10 @@ class ConsoleMessenger:
         edited: bool = False,
         message_id: str | None = None,
     ) -> None:
-        flat = [(b.text, b.data or b.url or "") for row in message.buttons for b in row]
-        if flat:
-            self.buttons[chat_id] = flat
-            if message_id is not None:
-                self.card_ids[chat_id] = message_id
+        flat = [
+            (b.text, b.data or b.url or "", message_id) for row in message.buttons for b in row
+        ]
+        first = self._remember(chat_id, flat, message_id, edited)
         self.transcript.append((chat_id, message.text))
         mark = "✎ " if edited else ""
         lines = message.text.splitlines() or [""]
@@ -91,7 +111,7 @@ class ConsoleMessenger:
         for line in lines[1:]:
             print("   " + line, file=self.out)
         if flat:
-            labels = "  ".join(f"[{i}] {text}" for i, (text, _) in enumerate(flat, 1))
+            labels = "  ".join(f"[{i}] {text}" for i, (text, _, _) in enumerate(flat, first))
             print("   " + labels, file=self.out)
         if message.keyboard == "request_contact":
             print(f"   [{message.keyboard_label}] → /contact PHONE", file=self.out)
@@ -183,6 +203,7 @@ class ConsoleSession:
         if not line:
             return True
         print(f"👤 {line}", file=self.out)
+        self.messenger.new_turn()
         if line in ("/quit", "/exit"):
             return False
         if line.startswith("/as "):
@@ -216,8 +237,7 @@ class ConsoleSession:
             return True
         buttons = self.messenger.buttons.get(self.seat, [])
         if line.isdigit() and 1 <= int(line) <= len(buttons):
-            _, data = buttons[int(line) - 1]
-            card = self.messenger.card_ids.get(self.seat)
+            _, data, card = buttons[int(line) - 1]
             await self._dispatch(ButtonPressed(sender=self._sender(), data=data, message_id=card))
             return True
         await self._dispatch(TextReceived(sender=self._sender(), text=line))
