@@ -37,6 +37,7 @@ from sqlalchemy import insert
 from sqlmodel import select
 
 from bot.compose import build_services
+from bot.ratelimit import RateLimiter
 from bot.settings import load_settings
 from bot.telegram import PLATFORM, TelegramMessenger, UpdateHandler, build_dispatcher
 from campaign.demo_data import load_demo
@@ -168,7 +169,8 @@ async def main() -> None:
 
     session = RecordingSession()
     bot = Bot(TOKEN, session=session)
-    worker = services.worker({PLATFORM: TelegramMessenger(bot)})
+    # The recording session is not Telegram: no rate limits, so the stack itself is measured.
+    worker = services.worker({PLATFORM: TelegramMessenger(bot)}, limiter=RateLimiter({}))
     handler = UpdateHandler(services.core, worker, bot_username="bench_bot")
     ours = await run(build_dispatcher(handler), bot, updates, drain=handler.drain)
     await services.close()
