@@ -7,12 +7,13 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 
 import pytest
 
 from bot.delivery import RenderedMenu, RenderedMessage
 from campaign.db import Store
-from models import Member, Org, OrgType, Role, RoleGrant
+from models import Account, Campaign, Member, Org, OrgType, Role, RoleGrant
 
 PG_HOST = os.environ.get("PGHOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("PGPORT", "5432"))
@@ -141,3 +142,21 @@ class RecordingMessenger:
 
     def texts(self, chat_id: str | None = None) -> list[str]:
         return [m.text for c, m in self.sent if chat_id is None or c == chat_id]
+
+
+def a_campaign(people: People, year: int = 2026, starts_on: date | None = None) -> Campaign:
+    """Return a campaign over the whole tree: pledging by April, items due by year end."""
+    return Campaign(
+        year=year,
+        name=f"{year}年度公开承诺",
+        root_org_id=people.orgs["city"],
+        starts_on=starts_on or date(year, 3, 1),
+        pledge_deadline=date(year, 4, 30),
+        ends_on=date(year, 12, 31),
+    )
+
+
+def bind_everyone(session, people: People) -> None:
+    """Give every seeded person an account on the ``t`` platform, chat id = their key."""
+    for key, member_id in people.ids.items():
+        session.add(Account(platform="t", external_id=key, chat_id=key, member_id=member_id))

@@ -12,25 +12,16 @@ import pytest
 
 from campaign import propose, review, supervise
 from campaign.access import Action, allowed_actions, load_actor
-from models import Campaign, Pledge, PledgeStatus, Role, RoleGrant
+from models import Pledge, PledgeStatus, Role, RoleGrant
 from models.pledge import OwnerKind
-from tests.conftest import seed_people
+from tests.conftest import a_campaign, seed_people
 
 
 @pytest.fixture
 async def world(store):
     people = await seed_people(store)
     async with store.write() as s:
-        s.add(
-            Campaign(
-                year=2027,
-                name="2027",
-                root_org_id=people.orgs["city"],
-                starts_on=date(2027, 1, 1),
-                pledge_deadline=date(2027, 4, 30),
-                ends_on=date(2027, 12, 31),
-            )
-        )
+        s.add(a_campaign(people, 2027, date(2027, 1, 1)))
         # a second branch under the same township, with its own secretary
         from models import Member, Org, OrgType
 

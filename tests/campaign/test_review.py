@@ -13,9 +13,7 @@ from campaign import audit, propose, review
 from campaign.access import load_actor
 from campaign.cards import CARD_TYPES
 from models import (
-    Account,
     AuditEvent,
-    Campaign,
     GroupLink,
     Outbox,
     Pledge,
@@ -28,7 +26,7 @@ from models.callbacks import CallbackCodec
 from models.errors import DomainError
 from models.pledge import Criterion, OwnerKind, Verdict
 from templates import catalog
-from tests.conftest import seed_people
+from tests.conftest import a_campaign, bind_everyone, seed_people
 
 TODAY = date(2026, 3, 10)
 CODEC = CallbackCodec(b"k", CARD_TYPES)
@@ -42,18 +40,8 @@ def render(key):
 async def world(store):
     people = await seed_people(store)
     async with store.write() as s:
-        s.add(
-            Campaign(
-                year=2026,
-                name="2026",
-                root_org_id=people.orgs["city"],
-                starts_on=date(2026, 3, 1),
-                pledge_deadline=date(2026, 4, 30),
-                ends_on=date(2026, 12, 31),
-            )
-        )
-        for key, member_id in people.ids.items():
-            s.add(Account(platform="t", external_id=key, chat_id=key, member_id=member_id))
+        s.add(a_campaign(people, 2026))
+        bind_everyone(s, people)
     return store, people
 
 

@@ -34,7 +34,7 @@ from models import (
 )
 from models.dialog import Outbox
 from models.pledge import Criterion, Verdict
-from tests.conftest import RecordingMessenger, seed_people
+from tests.conftest import RecordingMessenger, a_campaign, seed_people
 
 SECRET = b"test-secret"
 NOW = datetime(2026, 4, 10, 2, 0, tzinfo=UTC)
@@ -144,16 +144,7 @@ class Bot:
 async def bot(store):
     people = await seed_people(store)
     async with store.write() as s:
-        s.add(
-            Campaign(
-                year=2026,
-                name="2026年度公开承诺",
-                root_org_id=people.orgs["city"],
-                starts_on=date(2026, 3, 1),
-                pledge_deadline=date(2026, 4, 30),
-                ends_on=date(2026, 12, 31),
-            )
-        )
+        s.add(a_campaign(people, 2026))
         member = await s.get(Member, people.ids["member"])
         member.category = Category.RURAL
         member.post = "村文书"

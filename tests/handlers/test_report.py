@@ -39,7 +39,7 @@ from models.progress import (
 )
 from reminders.jobs import Jobs
 from templates import catalog
-from tests.conftest import RecordingMessenger, seed_people
+from tests.conftest import RecordingMessenger, a_campaign, seed_people
 
 SECRET = b"test-secret"
 CST = ZoneInfo("Asia/Shanghai")
@@ -197,16 +197,7 @@ async def publish_member_pledge(store, people, codec) -> tuple[int, list[int]]:
 async def bot(store):
     people = await seed_people(store)
     async with store.write() as s:
-        s.add(
-            Campaign(
-                year=2026,
-                name="2026年度公开承诺",
-                root_org_id=people.orgs["city"],
-                starts_on=date(2026, 3, 1),
-                pledge_deadline=date(2026, 4, 30),
-                ends_on=date(2026, 12, 31),
-            )
-        )
+        s.add(a_campaign(people, 2026))
     b = Bot(store, people)
     for chat in (MEMBER, SECRETARY, REVIEWER):
         await b.bind(chat)

@@ -13,14 +13,14 @@ from campaign import fulfil, propose, review, supervise
 from campaign.access import load_actor
 from campaign.cards import CARD_TYPES
 from campaign.monthly import MONTHLY_TYPES
-from models import Account, Campaign, JobRun, Outbox, Pledge, PledgeItem, PledgeStatus
+from models import Campaign, JobRun, Outbox, Pledge, PledgeItem, PledgeStatus
 from models.callbacks import CallbackCodec
 from models.errors import DomainError
 from models.pledge import OwnerKind, Verdict
 from models.progress import PauseReason, Progress
 from reminders.jobs import Jobs
 from templates import catalog
-from tests.conftest import seed_people
+from tests.conftest import a_campaign, bind_everyone, seed_people
 
 CODEC = CallbackCodec(b"k", [*CARD_TYPES, *MONTHLY_TYPES])
 CST = ZoneInfo("Asia/Shanghai")
@@ -68,18 +68,8 @@ async def publish_pledge(store, people, who, deadlines, today):
 async def world(store):
     people = await seed_people(store)
     async with store.write() as s:
-        s.add(
-            Campaign(
-                year=2027,
-                name="2027",
-                root_org_id=people.orgs["city"],
-                starts_on=date(2027, 1, 10),
-                pledge_deadline=date(2027, 4, 30),
-                ends_on=date(2027, 12, 31),
-            )
-        )
-        for key, member_id in people.ids.items():
-            s.add(Account(platform="t", external_id=key, chat_id=key, member_id=member_id))
+        s.add(a_campaign(people, 2027, date(2027, 1, 10)))
+        bind_everyone(s, people)
     today = date(2027, 1, 15)
     mine = await publish_pledge(
         store, people, "member", [date(2027, 3, 15), date(2027, 12, 31)], today
