@@ -10,16 +10,14 @@ import re
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
-from bot.outbox import OutboxWorker
 from campaign import propose
 from campaign import review as review_domain
 from campaign.access import load_actor
 from handlers import pledge as dialog
 from handlers.app import build_core
 from handlers.callbacks import MAX_BYTES
-from handlers.events import ButtonPressed, CommandReceived, ContactShared, Sender, TextReceived
 from models import (
     Campaign,
     Category,
@@ -34,83 +32,18 @@ from models import (
 )
 from models.dialog import Outbox
 from models.pledge import Criterion, Verdict
-from tests.conftest import RecordingMessenger, a_campaign, seed_people
+from tests.chat import MEMBER, PEER, REVIEWER, SECRET, SECRETARY, ChatBot
+from tests.conftest import a_campaign, seed_people
 
-SECRET = b"test-secret"
 NOW = datetime(2026, 4, 10, 2, 0, tzinfo=UTC)
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
-MEMBER, SECRETARY, PEER, REVIEWER = "1", "2", "3", "4"
-PHONES = {MEMBER: "13800000001", SECRETARY: "13800000002", PEER: "13800000003"}
-PHONES[REVIEWER] = "13800000004"
 
-
-def sender(uid: str) -> Sender:
-    return Sender(platform="test", user_id=uid, chat_id=uid)
-
-
-class Bot:
-    """The core, the outbox worker and a transcript, as a platform adapter would drive them."""
+class Bot(ChatBot):
+    """The chat harness with the drafting dialog's lookups."""
 
     def __init__(self, store, people):
-        self.store = store
-        self.people = people
-        self.core = build_core(store, secret=SECRET, clock=lambda: NOW)
-        self.messenger = RecordingMessenger()
-        self.worker = OutboxWorker(store, {"test": self.messenger})
-        self.toasts: list[str] = []
-        self._update = 0
-
-    async def send(self, event):
-        handled = await self.core.handle(event)
-        if handled.toast:
-            self.toasts.append(handled.toast)
-        await self.worker.deliver_ids(handled.outbox_ids)
-        return handled
-
-    def _uid(self) -> str:
-        self._update += 1
-        return f"{id(self)}-{self._update}"
-
-    async def cmd(self, chat: str, command: str, args: str = ""):
-        return await self.send(
-            CommandReceived(sender=sender(chat), command=command, args=args, update_id=self._uid())
-        )
-
-    async def say(self, chat: str, text: str):
-        return await self.send(TextReceived(sender=sender(chat), text=text, update_id=self._uid()))
-
-    async def press_data(self, chat: str, data: str):
-        return await self.send(
-            ButtonPressed(sender=sender(chat), data=data, update_id=self._uid())
-        )
-
-    def last(self, chat: str) -> str:
-        return self.messenger.texts(chat)[-1]
-
-    def button(self, chat: str, label: str) -> str:
-        """Return the data of the newest button in ``chat`` whose label contains ``label``."""
-        for c, message in reversed(self.messenger.sent):
-            if c != chat:
-                continue
-            for row in message.buttons:
-                for b in row:
-                    if label in b.text:
-                        return b.data
-        raise AssertionError(f"no button {label!r} in chat {chat}: {self.messenger.texts(chat)}")
-
-    def labels(self, chat: str) -> list[str]:
-        """Return the button labels of the newest message in ``chat``."""
-        message = [m for c, m in self.messenger.sent if c == chat][-1]
-        return [b.text for row in message.buttons for b in row]
-
-    async def press(self, chat: str, label: str):
-        return await self.press_data(chat, self.button(chat, label))
-
-    async def bind(self, chat: str):
-        await self.send(
-            ContactShared(sender=sender(chat), phone=PHONES[chat], contact_user_id=chat)
-        )
+        super().__init__(store, people, lambda: NOW)
 
     async def pledge_of(self, member_key: str | None = None, org_key: str | None = None):
         async with self.store.read() as s:
@@ -127,13 +60,6 @@ class Bot:
     async def items(self, pledge_id: int) -> list[PledgeItem]:
         async with self.store.read() as s:
             return await propose.items_of(s, pledge_id)
-
-    async def count(self, model, *where) -> int:
-        async with self.store.read() as s:
-            query = select(func.count()).select_from(model)
-            for w in where:
-                query = query.where(w)
-            return (await s.exec(query)).one()
 
     async def state(self, chat: str) -> DialogState | None:
         async with self.store.read() as s:

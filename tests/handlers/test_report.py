@@ -11,22 +11,11 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
-from bot.delivery import RenderedMessage
-from bot.outbox import OutboxWorker
 from campaign import fulfil, propose, review
 from campaign.access import load_actor
 from campaign.monthly import ProgressCb, RestCb
-from handlers.app import build_core
-from handlers.events import (
-    ButtonPressed,
-    CommandReceived,
-    ContactShared,
-    PhotoReceived,
-    Sender,
-    TextReceived,
-)
 from models import Campaign, Outbox, PledgeItem
 from models.pledge import OwnerKind, Verdict
 from models.progress import (
@@ -39,13 +28,10 @@ from models.progress import (
 )
 from reminders.jobs import Jobs
 from templates import catalog
-from tests.conftest import RecordingMessenger, a_campaign, seed_people
+from tests.chat import MEMBER, REVIEWER, SECRETARY, ChatBot
+from tests.conftest import a_campaign, seed_people
 
-SECRET = b"test-secret"
 CST = ZoneInfo("Asia/Shanghai")
-MEMBER, SECRETARY, PEER, REVIEWER = "1", "2", "3", "4"
-PHONES = {MEMBER: "13800000001", SECRETARY: "13800000002", PEER: "13800000003"}
-PHONES[REVIEWER] = "13800000004"
 ITEM_1 = "帮助本组5户困难群众发展花椒种植，户均增收2000元"
 ITEM_2 = "为本组8户留守老人每月上门帮办代办一次"
 MONTH = "2026-05"
@@ -56,110 +42,17 @@ def at(y, m, d, h=10):
     return datetime(y, m, d, h, tzinfo=CST).astimezone(UTC)
 
 
-def sender(uid: str) -> Sender:
-    return Sender(platform="test", user_id=uid, chat_id=uid)
-
-
-class EditingMessenger(RecordingMessenger):
-    """A transcript in which an edited message shows its new text and buttons."""
-
-    async def edit(self, chat_id: str, message: RenderedMessage) -> None:
-        await super().edit(chat_id, message)
-        index = int(message.edit_message_id) - 1
-        assert self.sent[index][0] == chat_id
-        self.sent[index] = (chat_id, message)
-
-
-class Bot:
-    """The core, the outbox worker and a transcript, as a platform adapter would drive them."""
+class Bot(ChatBot):
+    """The chat harness on 20 May, with edits applied to the transcript."""
 
     def __init__(self, store, people):
-        self.store = store
-        self.people = people
         self.now = at(2026, 5, 20)
-        self.core = build_core(store, secret=SECRET, clock=lambda: self.now)
-        self.messenger = EditingMessenger()
-        self.worker = OutboxWorker(store, {"test": self.messenger})
-        self.toasts: list[str] = []
-        self.taps = 0
-        self._update = 0
-
-    async def send(self, event):
-        handled = await self.core.handle(event)
-        if handled.toast:
-            self.toasts.append(handled.toast)
-        await self.worker.deliver_ids(handled.outbox_ids)
-        return handled
-
-    def _uid(self) -> str:
-        self._update += 1
-        return f"{id(self)}-{self._update}"
-
-    async def cmd(self, chat: str, command: str, args: str = ""):
-        return await self.send(
-            CommandReceived(sender=sender(chat), command=command, args=args, update_id=self._uid())
-        )
-
-    async def say(self, chat: str, text: str):
-        return await self.send(TextReceived(sender=sender(chat), text=text, update_id=self._uid()))
-
-    async def photo(self, chat: str, file_id: str, caption: str = ""):
-        return await self.send(
-            PhotoReceived(
-                sender=sender(chat), file_id=file_id, caption=caption, update_id=self._uid()
-            )
-        )
-
-    async def press_data(self, chat: str, data: str, message_id: str | None = None):
-        self.taps += 1
-        return await self.send(
-            ButtonPressed(
-                sender=sender(chat), data=data, message_id=message_id, update_id=self._uid()
-            )
-        )
-
-    def find(self, chat: str, label: str) -> tuple[str, str]:
-        """Return (data, message id) of the newest button in ``chat`` whose label has ``label``."""
-        for index in range(len(self.messenger.sent) - 1, -1, -1):
-            c, message = self.messenger.sent[index]
-            if c != chat:
-                continue
-            for row in message.buttons:
-                for b in row:
-                    if label in b.text:
-                        return b.data, str(index + 1)
-        raise AssertionError(f"no button {label!r} in chat {chat}: {self.messenger.texts(chat)}")
-
-    async def press(self, chat: str, label: str):
-        data, message_id = self.find(chat, label)
-        return await self.press_data(chat, data, message_id)
-
-    def last(self, chat: str) -> str:
-        return self.messenger.texts(chat)[-1]
+        super().__init__(store, people, lambda: self.now, editing=True)
 
     def text_of(self, chat: str, label: str) -> str:
         """Return the current text of the message that holds a button labelled ``label``."""
         _, message_id = self.find(chat, label)
         return self.messenger.sent[int(message_id) - 1][1].text
-
-    async def bind(self, chat: str):
-        await self.send(
-            ContactShared(sender=sender(chat), phone=PHONES[chat], contact_user_id=chat)
-        )
-
-    async def count(self, model, *where) -> int:
-        async with self.store.read() as s:
-            query = select(func.count()).select_from(model)
-            for w in where:
-                query = query.where(w)
-            return (await s.exec(query)).one()
-
-    async def rows(self, model, *where) -> list:
-        async with self.store.read() as s:
-            query = select(model)
-            for w in where:
-                query = query.where(w)
-            return list((await s.exec(query)).all())
 
 
 def render(key):
