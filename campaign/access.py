@@ -9,6 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.org import Member, Org, Role, RoleGrant
+from models.pledge import OwnerKind, Pledge
 
 
 class Action(StrEnum):
@@ -109,3 +110,40 @@ async def load_actor(session: AsyncSession, member_id: int) -> Actor | None:
         name=member.name,
         grants=tuple(Grant(Role(role), org_id, path) for role, org_id, path in rows),
     )
+
+
+# -- who may do what to a pledge: checked inside every campaign function --------------------------
+
+
+def may_draft(actor: Actor, pledge: Pledge) -> bool:
+    """Tell whether the actor answers for a pledge: its member, or its organization's secretary.
+
+    The same people draft it, revise it and report its progress.
+    """
+    if pledge.owner_kind is OwnerKind.MEMBER:
+        return pledge.owner_member_id == actor.member_id
+    return actor.is_secretary_of(pledge.org_id)
+
+
+def may_decide(actor: Actor, pledge: Pledge) -> bool:
+    """Tell whether the actor is among those the pledge was routed to (and not its owner)."""
+    if pledge.review_org_id is None or actor.member_id in (
+        pledge.owner_member_id,
+        pledge.drafted_by,
+    ):
+        return False
+    role = Role(pledge.review_role)
+    return any(g.role is role and g.org_id == pledge.review_org_id for g in actor.grants)
+
+
+async def may_supervise(session: AsyncSession, actor: Actor, pledge: Pledge) -> bool:
+    """Tell whether the actor oversees a pledge: its branch's secretary, or a level above."""
+    if pledge.owner_kind is OwnerKind.MEMBER and actor.is_secretary_of(pledge.org_id):
+        return True
+    org = await session.get(Org, pledge.org_id)
+    for g in actor.grants:
+        if g.role is Role.OFFICE and org.path.startswith(g.org_path):
+            return True
+        if g.role is Role.REVIEWER and org.path.startswith(g.org_path) and g.org_id != org.id:
+            return True
+    return False

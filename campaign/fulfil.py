@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, propose
+from campaign import access, audit, propose
 from campaign.access import Actor
 from models.base import utcnow
 from models.campaign import Campaign
@@ -91,18 +91,12 @@ async def reportable(session: AsyncSession, actor: Actor) -> list[Pledge]:
     return list(rows.all())
 
 
-def _reporter_of(actor: Actor, pledge: Pledge) -> bool:
-    if pledge.owner_kind is OwnerKind.MEMBER:
-        return pledge.owner_member_id == actor.member_id
-    return actor.is_secretary_of(pledge.org_id)
-
-
 async def _reportable_item(
     session: AsyncSession, actor: Actor, item_id: int, month: str, today: date
 ) -> tuple[Pledge, PledgeItem]:
     item = await session.get(PledgeItem, item_id)
     pledge = await session.get(Pledge, item.pledge_id) if item else None
-    if pledge is None or not _reporter_of(actor, pledge):
+    if pledge is None or not access.may_draft(actor, pledge):
         raise DomainError("error.forbidden")
     if pledge.status is not PledgeStatus.PUBLISHED:
         raise DomainError("error.stale_card")
@@ -174,7 +168,7 @@ async def record_rest_on_track(
 ) -> int:
     """Report every open item not yet answered this month as on track; return how many."""
     pledge = await session.get(Pledge, pledge_id)
-    if pledge is None or not _reporter_of(actor, pledge):
+    if pledge is None or not access.may_draft(actor, pledge):
         raise DomainError("error.forbidden")
     if month != month_of(today):
         raise DomainError("report.month_closed", month=month)
@@ -203,7 +197,7 @@ async def add_evidence(
         DomainError: ``report.nothing_yet`` before any item is reported this month.
     """
     pledge = await session.get(Pledge, pledge_id)
-    if pledge is None or not _reporter_of(actor, pledge):
+    if pledge is None or not access.may_draft(actor, pledge):
         raise DomainError("error.forbidden")
     if month != month_of(today):
         raise DomainError("report.month_closed", month=month)

@@ -18,7 +18,7 @@ from datetime import date
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, quality
+from campaign import access, audit, quality
 from campaign.access import Actor
 from models.base import utcnow
 from models.campaign import Campaign
@@ -122,13 +122,6 @@ async def find_pledge(
     return (await session.exec(query)).first()
 
 
-def may_draft(actor: Actor, pledge: Pledge) -> bool:
-    """Tell whether the actor is the pledge's drafter: its member, or its org's secretary."""
-    if pledge.owner_kind is OwnerKind.MEMBER:
-        return pledge.owner_member_id == actor.member_id
-    return actor.is_secretary_of(pledge.org_id)
-
-
 async def open_draft(
     session: AsyncSession,
     actor: Actor,
@@ -191,7 +184,7 @@ async def open_draft(
         )
         return pledge
     if pledge.status is PledgeStatus.RETURNED:
-        if not may_draft(actor, pledge):
+        if not access.may_draft(actor, pledge):
             raise DomainError("error.forbidden")
         pledge.status = apply(pledge.status, PledgeEvent.REVISE)
         pledge.version += 1
@@ -219,7 +212,7 @@ async def items_of(session: AsyncSession, pledge_id: int) -> list[PledgeItem]:
 
 async def _editable(session: AsyncSession, actor: Actor, pledge_id: int) -> Pledge:
     pledge = await session.get(Pledge, pledge_id)
-    if pledge is None or not may_draft(actor, pledge):
+    if pledge is None or not access.may_draft(actor, pledge):
         raise DomainError("error.forbidden")
     if pledge.status is not PledgeStatus.DRAFT:
         raise DomainError("pledge.not_editable", status=pledge.status.value)

@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, cards, outbox, people, propose, publish, quality
+from campaign import access, audit, cards, outbox, people, propose, publish, quality
 from campaign.access import Actor
 from models.base import utcnow
 from models.callbacks import CallbackCodec
@@ -94,17 +94,6 @@ async def route(session: AsyncSession, pledge: Pledge) -> Routing:
     raise DomainError("review.nobody")
 
 
-def may_decide(actor: Actor, pledge: Pledge) -> bool:
-    """Tell whether the actor is among those the pledge was routed to (and not its owner)."""
-    if pledge.review_org_id is None or actor.member_id in (
-        pledge.owner_member_id,
-        pledge.drafted_by,
-    ):
-        return False
-    role = Role(pledge.review_role)
-    return any(g.role is role and g.org_id == pledge.review_org_id for g in actor.grants)
-
-
 async def _choose_peers(session: AsyncSession, pledge: Pledge, skip: set[int]) -> list[int]:
     """Pick two or three branch-mates, those asked least often first (fair by construction)."""
     bound = (
@@ -168,7 +157,7 @@ async def submit(
             ``pledge.not_editable``, ``review.nobody``.
     """
     pledge = await session.get(Pledge, pledge_id)
-    if pledge is None or not propose.may_draft(actor, pledge):
+    if pledge is None or not access.may_draft(actor, pledge):
         raise DomainError("error.forbidden")
     if pledge.status is not PledgeStatus.DRAFT:
         raise DomainError("pledge.not_editable", status=pledge.status.value)
@@ -255,7 +244,7 @@ async def toggle_criterion(
 ) -> Pledge:
     """Tick or untick one criterion on the actor's card."""
     pledge = await _current(session, pledge_id, version)
-    if not may_decide(actor, pledge):
+    if not access.may_decide(actor, pledge):
         raise DomainError("review.not_yours")
     row = (
         await session.exec(
@@ -283,7 +272,7 @@ async def check_may_decide(
 ) -> Pledge:
     """Return the pledge if the actor may decide this version now, else refuse."""
     pledge = await _current(session, pledge_id, version)
-    if not may_decide(actor, pledge):
+    if not access.may_decide(actor, pledge):
         raise DomainError("review.not_yours")
     return pledge
 
@@ -514,7 +503,7 @@ async def pending_for(session: AsyncSession, actor: Actor) -> list[Pledge]:
             .limit(20)
         )
     ).all()
-    return [p for p in rows if may_decide(actor, p)]
+    return [p for p in rows if access.may_decide(actor, p)]
 
 
 async def peer_pending_for(session: AsyncSession, actor: Actor) -> list[Pledge]:

@@ -16,15 +16,15 @@ from sqlalchemy import and_, case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, outbox, people
+from campaign import access, audit, outbox, people
 from campaign.access import Actor
 from campaign.cards import RectCb, owner_name
 from campaign.fulfil import month_of
 from models.base import utcnow
 from models.callbacks import CallbackCodec
 from models.errors import DomainError
-from models.org import Member, Org, Role
-from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
+from models.org import Member, Org
+from models.pledge import Pledge, PledgeItem, PledgeStatus
 from models.progress import (
     OrgReport,
     Pause,
@@ -303,19 +303,6 @@ def _add(into: dict, more: dict) -> None:
         into[key] += more[key]
 
 
-async def may_supervise(session: AsyncSession, actor: Actor, pledge: Pledge) -> bool:
-    """Tell whether the actor oversees a pledge: its branch's secretary, or a level above."""
-    if pledge.owner_kind is OwnerKind.MEMBER and actor.is_secretary_of(pledge.org_id):
-        return True
-    org = await session.get(Org, pledge.org_id)
-    for g in actor.grants:
-        if g.role is Role.OFFICE and org.path.startswith(g.org_path):
-            return True
-        if g.role is Role.REVIEWER and org.path.startswith(g.org_path) and g.org_id != org.id:
-            return True
-    return False
-
-
 async def open_rectification(
     session: AsyncSession,
     actor: Actor,
@@ -335,7 +322,7 @@ async def open_rectification(
     pledge = await session.get(Pledge, pledge_id)
     if pledge is None or pledge.status is not PledgeStatus.PUBLISHED:
         raise DomainError("error.forbidden")
-    if not await may_supervise(session, actor, pledge):
+    if not await access.may_supervise(session, actor, pledge):
         raise DomainError("error.forbidden")
     if item_id is not None:
         item = await session.get(PledgeItem, item_id)

@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlmodel import col, func, select
 
-from campaign import cards, propose, quality, review
+from campaign import access, cards, propose, quality, review
 from campaign.quality import Severity
 from handlers.callbacks import CallbackData
 from handlers.context import Ctx
@@ -891,7 +891,7 @@ _ACTIONS = {
 async def _draft(ctx: Ctx, pledge_id: int, version: int) -> Pledge:
     """Return the draft a button acts on, refusing a button older than its version or state."""
     pledge = await ctx.session.get(Pledge, pledge_id)
-    if pledge is None or not propose.may_draft(ctx.actor, pledge):
+    if pledge is None or not access.may_draft(ctx.actor, pledge):
         raise DomainError("error.forbidden")
     if pledge.version != version or pledge.status is not PledgeStatus.DRAFT:
         raise DomainError("error.stale_card")
@@ -906,7 +906,7 @@ async def _state_pledge(ctx: Ctx) -> Pledge | None:
     pledge = await ctx.session.get(Pledge, pledge_id)
     if (
         pledge is None
-        or not propose.may_draft(ctx.actor, pledge)
+        or not access.may_draft(ctx.actor, pledge)
         or pledge.status is not PledgeStatus.DRAFT
         or pledge.version != ctx.state.data.get("version")
     ):

@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import col, select
 
-from campaign import fulfil, monthly, propose, supervise
+from campaign import access, fulfil, monthly, propose, supervise
 from campaign.cards import RectCb, owner_name
 from campaign.monthly import ProgressCb, RestCb, SummaryCb
 from handlers.callbacks import CallbackData
@@ -561,7 +561,7 @@ async def on_rectify(ctx: Ctx, cb: CallbackData) -> list[Reply]:
     assert isinstance(cb, RectifyCb)
     item = await ctx.session.get(PledgeItem, cb.item_id)
     pledge = await ctx.session.get(Pledge, item.pledge_id) if item else None
-    if pledge is None or not await supervise.may_supervise(ctx.session, ctx.actor, pledge):
+    if pledge is None or not await access.may_supervise(ctx.session, ctx.actor, pledge):
         raise DomainError("error.forbidden")
     if pledge.status is not PledgeStatus.PUBLISHED:
         raise DomainError("error.stale_card")

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from campaign import propose, review, supervise
+from campaign import access
 from campaign.access import Action, allowed_actions, load_actor
 from models import Pledge, PledgeStatus, Role, RoleGrant
 from models.pledge import OwnerKind
@@ -102,11 +102,11 @@ async def test_access_table(world, who, action, target, allowed):
         actor = await load_actor(s, people.ids[who])
         pledge = await s.get(Pledge, 1 if target == "member_pledge" else 2)
         if action == "draft":
-            result = propose.may_draft(actor, pledge)
+            result = access.may_draft(actor, pledge)
         elif action == "decide":
-            result = review.may_decide(actor, pledge)
+            result = access.may_decide(actor, pledge)
         else:
-            result = await supervise.may_supervise(s, actor, pledge)
+            result = await access.may_supervise(s, actor, pledge)
     assert result is allowed
 
 
