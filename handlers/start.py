@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from campaign import identity, outbox
-from campaign.access import Action, allowed_actions
+from campaign import fulfil, identity, outbox
+from campaign.access import Action, allowed_actions, load_actor
 from handlers.callbacks import CallbackData
 from handlers.context import Ctx
 from handlers.events import CommandReceived, ContactShared
+from models.campaign import JobRun
 from models.dialog import Priority
 from models.errors import DomainError
 from models.org import Org
@@ -53,8 +54,6 @@ async def _queue_menu(ctx: Ctx) -> None:
 
 
 async def _welcome(ctx: Ctx, binding: identity.Binding) -> list[Reply]:
-    from campaign.access import load_actor
-
     ctx.account = binding.account
     ctx.actor = await load_actor(ctx.session, binding.member.id)
     ctx.locale = binding.account.locale
@@ -62,7 +61,7 @@ async def _welcome(ctx: Ctx, binding: identity.Binding) -> list[Reply]:
     org = await ctx.session.get(Org, binding.member.org_id)
     await _queue_menu(ctx)
     key = "bind.welcome_back" if binding.already else "bind.done"
-    return [
+    replies = [
         Reply(
             key,
             {"name": binding.member.name, "org": org.name if org else ""},
@@ -70,6 +69,25 @@ async def _welcome(ctx: Ctx, binding: identity.Binding) -> list[Reply]:
         ),
         help_reply(ctx),
     ]
+    owed = await _month_owed(ctx)
+    if owed:
+        # Bound after this month's prompt went out: say once where to report; never chase.
+        replies.append(ctx.reply("report.after_binding", month=owed))
+    return replies
+
+
+async def _month_owed(ctx: Ctx) -> str | None:
+    """Return this month's key if its prompt has gone out and the person still owes a report."""
+    for pledge in await fulfil.reportable(ctx.session, ctx.actor):
+        camp = await fulfil.campaign_of(ctx.session, pledge)
+        month = fulfil.month_of(ctx.today(camp.timezone))
+        ran = await ctx.session.get(JobRun, ("prompt", camp.id, month))
+        if ran is None:
+            continue
+        reports = await fulfil.reports_of(ctx.session, pledge.id, month)
+        if any(i.id not in reports for i in await fulfil.open_items(ctx.session, pledge.id)):
+            return month
+    return None
 
 
 async def on_start(ctx: Ctx) -> list[Reply]:

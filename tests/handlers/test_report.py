@@ -16,6 +16,7 @@ from sqlmodel import select
 from campaign import fulfil, propose, review
 from campaign.access import load_actor
 from campaign.monthly import ProgressCb, RestCb
+from handlers.events import ContactShared
 from models import Campaign, Outbox, PledgeItem
 from models.pledge import OwnerKind, Verdict
 from models.progress import (
@@ -28,7 +29,7 @@ from models.progress import (
 )
 from reminders.jobs import Jobs
 from templates import catalog
-from tests.chat import MEMBER, REVIEWER, SECRETARY, ChatBot
+from tests.chat import MEMBER, PHONES, REVIEWER, SECRETARY, ChatBot, sender
 from tests.conftest import a_campaign, seed_people
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -377,3 +378,14 @@ async def test_a_rectification_sent_back_can_be_claimed_again(bot):
     await bot.cmd(SECRETARY, "ledger")
     assert "整改中" in bot.last(SECRETARY)
     assert not bot.messenger.sent[-1][1].buttons  # no second rectification on the same item
+
+
+async def test_someone_bound_after_the_prompt_is_told_once_where_to_report(bot):
+    await Jobs(bot.store, bot.core.codec).tick(at(2026, 5, 20, 10))
+    await bot.send(ContactShared(sender=sender("9"), phone=PHONES[MEMBER], contact_user_id="9"))
+    hint = catalog().render("report.after_binding", "zh_CN", month=MONTH)
+    assert hint in bot.messenger.texts("9")
+    await bot.cmd(MEMBER, "report")
+    await bot.press(MEMBER, "全部按计划推进")
+    await bot.send(ContactShared(sender=sender("8"), phone=PHONES[MEMBER], contact_user_id="8"))
+    assert hint not in bot.messenger.texts("8")
