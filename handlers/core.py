@@ -159,7 +159,10 @@ class Core:
             raise
         except Exception:
             log.exception("handler failed for %r", ctx.event)
+            # Leave the dialog, so nobody is stuck answering a question that keeps failing;
+            # drafts live in the database and the dialog's command picks them up again.
             ctx.state = saved
+            ctx.state.clear()
             return [Reply("error.unexpected", toast=toast)]
 
     async def _mark_processed(self, session: AsyncSession, event: Event) -> bool:

@@ -72,8 +72,7 @@ async def on_reason(ctx: Ctx, cb: CallbackData) -> list[Reply]:
 
 async def on_reason_text(ctx: Ctx) -> list[Reply]:
     """Return with the reason the reviewer typed."""
-    assert isinstance(ctx.event, TextReceived)
-    text = ctx.event.text.strip()
+    text = ctx.event.text.strip() if isinstance(ctx.event, TextReceived) else ""
     if not text:
         return [ctx.reply("review.ask_reason")]
     if len(text) > OPINION_MAX:
@@ -120,8 +119,7 @@ async def on_peer(ctx: Ctx, cb: CallbackData) -> list[Reply]:
 
 async def on_peer_text(ctx: Ctx) -> list[Reply]:
     """Record the peer's suggested change."""
-    assert isinstance(ctx.event, TextReceived)
-    text = ctx.event.text.strip()
+    text = ctx.event.text.strip() if isinstance(ctx.event, TextReceived) else ""
     if not text:
         return [ctx.reply("peer.ask_comment")]
     if len(text) > OPINION_MAX:
