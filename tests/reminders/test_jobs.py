@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
+from bot.outbox import OutboxWorker
 from campaign import fulfil, propose, review, supervise
 from campaign.access import load_actor
 from campaign.cards import CARD_TYPES
@@ -20,7 +21,7 @@ from models.pledge import OwnerKind, Verdict
 from models.progress import PauseReason, Progress
 from reminders.jobs import Jobs
 from templates import catalog
-from tests.conftest import a_campaign, bind_everyone, seed_people
+from tests.conftest import RecordingMessenger, a_campaign, bind_everyone, seed_people
 
 CODEC = CallbackCodec(b"k", [*CARD_TYPES, *MONTHLY_TYPES])
 CST = ZoneInfo("Asia/Shanghai")
@@ -215,3 +216,60 @@ async def test_a_review_waiting_too_long_reminds_then_escalates_never_approves(w
             await review.decide(s, sec, peers, 2, Verdict.APPROVE, codec=CODEC)
     assert err.value.key == "review.not_yours"
     assert pledge.routed_at == at(2027, 2, 7, 11)  # the new level gets a fresh timeout
+
+
+async def deliver_all(store):
+    """Deliver (and so render) everything queued, as the bot would; return the transcript."""
+    messenger = RecordingMessenger(platform="t")
+    worker = OutboxWorker(store, {"t": messenger})
+    while await worker.run_once():
+        pass
+    return messenger
+
+
+async def test_quarterly_bulletin_goes_to_each_level_once(world):
+    store, people, mine, peers = world
+    jobs = Jobs(store, CODEC)
+    me = await actor(store, people.ids["member"])
+    async with store.write() as s:
+        await fulfil.record_rest_on_track(s, me, mine, "2027-03", today=date(2027, 3, 20))
+    queued = await jobs.tick(at(2027, 4, 1))
+    assert queued["quarter"] == 2  # the township reviewer and the county office
+    assert "quarter" not in await jobs.tick(at(2027, 4, 2))
+    assert await keys(store, "bulletin:") == [
+        f"bulletin:1:2027Q2:{people.orgs['county']}:{people.ids['office']}:t:office",
+        f"bulletin:1:2027Q2:{people.orgs['township']}:{people.ids['reviewer']}:t:reviewer",
+    ]
+    transcript = await deliver_all(store)
+    (bulletin,) = transcript.texts("office")
+    assert "武都区" in bulletin and "2027Q2" in bulletin
+    for word in ("排名", "积分", "ranking", "points"):
+        assert word not in bulletin  # outcomes, never a ranking of activity
+
+
+async def test_rectification_is_reminded_before_and_reported_when_lapsed(world):
+    store, people, mine, peers = world
+    jobs = Jobs(store, CODEC)
+    sec = await actor(store, people.ids["secretary"])
+    async with store.write() as s:
+        rect = await supervise.open_rectification(
+            s,
+            sec,
+            mine,
+            reason="群众反映第一条进度偏慢，请补充措施",
+            deadline=date(2027, 3, 10),
+            today=date(2027, 3, 1),
+            codec=CODEC,
+        )
+    await jobs.tick(at(2027, 3, 6))  # four days before: not yet
+    assert await keys(store, f"rect:{rect.id}:due") == []
+    await jobs.tick(at(2027, 3, 7))  # three days before: the owner is reminded
+    await jobs.tick(at(2027, 3, 8))
+    assert await keys(store, f"rect:{rect.id}:due") == [
+        f"rect:{rect.id}:due:{people.ids['member']}:t:member"
+    ]
+    await jobs.tick(at(2027, 3, 11))  # past the deadline, not closed: the opener is told once
+    await jobs.tick(at(2027, 3, 12))
+    assert await keys(store, f"rect:{rect.id}:lapsed") == [f"rect:{rect.id}:lapsed:t:secretary"]
+    transcript = await deliver_all(store)
+    assert any("群众反映第一条进度偏慢" in t for t in transcript.texts("secretary"))
