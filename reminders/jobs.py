@@ -28,7 +28,7 @@ from models.org import Member, Org, Role, RoleGrant
 from models.pledge import Pledge, PledgeStatus
 from models.progress import Rectification, RectificationStatus
 from models.reply import Reply
-from reminders.calendar import DueJob, due_jobs
+from reminders.calendar import DueJob, due_jobs, quarter_key
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,7 @@ class Jobs:
     async def _job_quarter(self, session, camp, due, day) -> int:
         """Send the quarterly bulletin (季度通报) of the quarter just ended to each level."""
         month = previous_month(day)
+        ended = quarter_key(date.fromisoformat(f"{month}-01"))  # the quarter just ended
         root = await session.get(Org, camp.root_org_id)
         grants = (
             await session.exec(
@@ -227,7 +228,7 @@ class Jobs:
                 await outbox.notify_member(
                     session,
                     member_id,
-                    Reply("bulletin.quarter", {**summary, "quarter": due.period}),
+                    Reply("bulletin.quarter", {**summary, "quarter": ended}),
                     key=f"bulletin:{camp.id}:{due.period}:{org_id}:{member_id}",
                     priority=Priority.BROADCAST,
                 )
