@@ -13,6 +13,7 @@ written. ``import_roster`` does both, so it counts every row twice: 0 to twice t
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -737,17 +738,7 @@ async def import_parsed(
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         counts = await _write(conn, parsed, progress)
-    return ImportResult(
-        rows=len(parsed.records),
-        created=counts.created,
-        updated=counts.updated,
-        unchanged=counts.unchanged,
-        deactivated=counts.deactivated,
-        orgs_created=counts.orgs_created,
-        orgs_updated=counts.orgs_updated,
-        grants_added=counts.grants_added,
-        grants_removed=counts.grants_removed,
-    )
+    return ImportResult(rows=len(parsed.records), **dataclasses.asdict(counts))
 
 
 async def import_roster(

@@ -16,7 +16,11 @@ from models.reply import Reply
 
 REASON_DIALOG = "review_reason"
 PEER_DIALOG = "peer_comment"
-OPINION_MAX = 1000
+
+
+def _typed(ctx: Ctx) -> str:
+    """Return the text typed, or "" for anything else (a photo); the domain checks its length."""
+    return ctx.event.text.strip() if isinstance(ctx.event, TextReceived) else ""
 
 
 def _message_id(ctx: Ctx) -> str | None:
@@ -72,11 +76,9 @@ async def on_reason(ctx: Ctx, cb: CallbackData) -> list[Reply]:
 
 async def on_reason_text(ctx: Ctx) -> list[Reply]:
     """Return with the reason the reviewer typed."""
-    text = ctx.event.text.strip() if isinstance(ctx.event, TextReceived) else ""
+    text = _typed(ctx)
     if not text:
         return [ctx.reply("review.ask_reason")]
-    if len(text) > OPINION_MAX:
-        raise DomainError("error.too_long", limit=OPINION_MAX)
     data = ctx.state.data
     await review.decide(
         ctx.session,
@@ -119,11 +121,9 @@ async def on_peer(ctx: Ctx, cb: CallbackData) -> list[Reply]:
 
 async def on_peer_text(ctx: Ctx) -> list[Reply]:
     """Record the peer's suggested change."""
-    text = ctx.event.text.strip() if isinstance(ctx.event, TextReceived) else ""
+    text = _typed(ctx)
     if not text:
         return [ctx.reply("peer.ask_comment")]
-    if len(text) > OPINION_MAX:
-        raise DomainError("error.too_long", limit=OPINION_MAX)
     data = ctx.state.data
     await review.peer_opinion(
         ctx.session,
