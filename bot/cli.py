@@ -30,10 +30,12 @@ def chat(ctx: click.Context) -> None:
     """Talk to the bot in this terminal, as any person on the roster (/as PHONE)."""
     from bot.console import repl
 
+    locale = (ctx.find_root().obj or {}).get("locale")
+
     async def go() -> None:
         services = await build_services(load_settings())
         try:
-            await repl(services)
+            await repl(services, locale=locale)
         finally:
             await services.close()
 

@@ -160,7 +160,7 @@ async def run_demo(members: int, out=sys.stdout, locale: str = "zh_CN") -> None:
             cat.render("demo.created", locale, url=str(path), members=n_members, orgs=n_orgs),
             file=out,
         )
-        console = ConsoleSession(services, out=out)
+        console = ConsoleSession(services, out=out, locale=locale)
         jobs = Jobs(services.store, services.core.codec, clock=clock)
         for narration, seat, lines in script(invite.token, year):
             if narration:
@@ -176,7 +176,6 @@ async def run_demo(members: int, out=sys.stdout, locale: str = "zh_CN") -> None:
                     clock.now = datetime.fromisoformat(when).astimezone(UTC)
                     print(cat.render("demo.clock", locale, when=when[:10]), file=out)
                 elif line == "!tick":
-                    console.messenger.new_turn()
                     await jobs.tick(clock.now)
                     await console.flush()
                 else:

@@ -1,11 +1,13 @@
 """The console runtime: talk to the same core in a terminal, as any person on the roster.
 
-Lines starting with ``/`` are commands; a bare number presses that button of the last card;
-anything else is text. ``/as PHONE`` takes the seat of the roster member with that phone (the
-seat shares that person's contact, so binding goes through the same path as in Telegram);
-``/contact PHONE`` shares a contact by hand; ``/group LINE`` says LINE in the branch's group
-chat (for /bindgroup and the display posts); ``/quit`` leaves. Messages the bot sends to other
-people are printed too, marked with their name, so a whole story can be followed in one window.
+Lines starting with ``/`` are commands; a bare number presses the visible button with that
+number (a button keeps its number while its message shows it); anything else is text, and the
+labels of the menu keyboard (⌨) are typed as they read. ``/as PHONE`` takes the seat of the
+roster member with that phone (the seat shares that person's contact, so binding goes through
+the same path as in Telegram); ``/contact PHONE`` shares a contact by hand; ``/group LINE``
+says LINE in the branch's group chat (for /bindgroup and the display posts); ``/quit`` leaves.
+Messages the bot sends to other people are printed too, marked with their name, so a whole
+story can be followed in one window.
 """
 
 from __future__ import annotations
@@ -39,15 +41,17 @@ GROUP_CHAT = "group"
 
 @dataclass
 class ConsoleMessenger:
-    """Print messages to a terminal and remember each chat's last buttons."""
+    """Print messages to a terminal and keep every still-visible button pressable by number."""
 
     out: TextIO = sys.stdout
     names: dict[str, str] = field(default_factory=dict)
     current: str | None = None
-    #: each chat's buttons since the person last typed: (label, data, the card's message id),
-    #: numbered on across the messages of one turn so every button shown can be pressed
-    buttons: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
-    _fresh: set[str] = field(default_factory=set)
+    #: each chat's visible buttons by their number: (label, data, the card's message id). A
+    #: button keeps its number while its message shows it (as on Telegram, where old cards
+    #: stay pressable); an edit that keeps the card's shape keeps the numbers
+    buttons: dict[str, dict[int, tuple[str, str, str | None]]] = field(default_factory=dict)
+    _cards: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    _counter: dict[str, int] = field(default_factory=dict)
     transcript: list[tuple[str, str]] = field(default_factory=list)
     platform: str = PLATFORM
     _next_id: int = 0
@@ -59,25 +63,37 @@ class ConsoleMessenger:
             return "🤖 → [👥] "
         return f"🤖 → [{self.names.get(chat_id, chat_id)}] "
 
-    def new_turn(self) -> None:
-        """Start numbering buttons afresh: the person is about to type."""
-        self._fresh = set(self.buttons)
+    def _remember(self, chat_id: str, flat: list, message_id: str | None) -> list[int]:
+        """Number a message's buttons (keeping an edited card's numbers); return the numbers."""
+        known = self.buttons.setdefault(chat_id, {})
+        cards = self._cards.setdefault(chat_id, {})
+        old = cards.pop(message_id, []) if message_id else []
+        if old and len(old) == len(flat):
+            numbers = old
+        else:
+            for n in old:
+                known.pop(n, None)
+            if not known:
+                self._counter[chat_id] = 0  # nothing visible: numbering may start afresh
+            start = self._counter.get(chat_id, 0)
+            numbers = list(range(start + 1, start + 1 + len(flat)))
+            self._counter[chat_id] = start + len(flat)
+        for n, entry in zip(numbers, flat, strict=True):
+            known[n] = entry
+        if numbers and message_id:
+            cards[message_id] = numbers
+        return numbers
 
-    def _remember(self, chat_id: str, flat: list, message_id: str | None, edited: bool) -> int:
-        """Keep a message's buttons for pressing by number; return the first number."""
-        known = self.buttons.setdefault(chat_id, [])
-        if chat_id in self._fresh and not edited:
-            known.clear()
-            self._fresh.discard(chat_id)
-        places = [i for i, entry in enumerate(known) if entry[2] == message_id and message_id]
-        if edited and places and len(places) == len(flat):
-            known[places[0] : places[0] + len(flat)] = flat  # the card keeps its numbers
-            return places[0] + 1
-        if places:
-            known[:] = [entry for entry in known if entry[2] != message_id]
-        first = len(known) + 1
-        known.extend(flat)
-        return first
+    def button(self, chat_id: str, number: int) -> tuple[str, str, str | None] | None:
+        """Return the visible button with that number in a chat, if any."""
+        return self.buttons.get(chat_id, {}).get(number)
+
+    def find(self, chat_id: str, label: str) -> int | None:
+        """Return the number of the newest visible button in a chat whose label has ``label``."""
+        for n in sorted(self.buttons.get(chat_id, {}), reverse=True):
+            if label in self.buttons[chat_id][n][0]:
+                return n
+        return None
 
     async def send(self, chat_id: str, message: RenderedMessage) -> str:
         """Print a message and its numbered buttons."""
@@ -103,7 +119,7 @@ class ConsoleMessenger:
         flat = [
             (b.text, b.data or b.url or "", message_id) for row in message.buttons for b in row
         ]
-        first = self._remember(chat_id, flat, message_id, edited)
+        numbers = self._remember(chat_id, flat, message_id)
         self.transcript.append((chat_id, message.text))
         mark = "✎ " if edited else ""
         lines = message.text.splitlines() or [""]
@@ -111,24 +127,31 @@ class ConsoleMessenger:
         for line in lines[1:]:
             print("   " + line, file=self.out)
         if flat:
-            labels = "  ".join(f"[{i}] {text}" for i, (text, _, _) in enumerate(flat, first))
+            labels = "  ".join(
+                f"[{n}] {text}" for n, (text, _, _) in zip(numbers, flat, strict=True)
+            )
             print("   " + labels, file=self.out)
         if message.keyboard == "request_contact":
             print(f"   [{message.keyboard_label}] → /contact PHONE", file=self.out)
+        if message.keyboard == "menu" and message.keyboard_rows:
+            keys = " | ".join(label for row in message.keyboard_rows for label in row)
+            print(f"   ⌨ {keys}", file=self.out)
         self.out.flush()
 
 
 class ConsoleSession:
     """One terminal seat driving the core; ``feed(line)`` is one line typed by a person."""
 
-    def __init__(self, services: Services, out: TextIO = sys.stdout) -> None:
+    def __init__(
+        self, services: Services, out: TextIO = sys.stdout, locale: str | None = None
+    ) -> None:
         self.services = services
         self.out = out
         self.messenger = ConsoleMessenger(out=out)
         self.worker = OutboxWorker(services.store, {PLATFORM: self.messenger})
         self.seat: str | None = None
         self.phone: str | None = None
-        self.locale = services.settings.default_locale
+        self.locale = locale or services.settings.default_locale
 
     def _sender(self, group: bool = False) -> Sender:
         seat = self.seat or "guest"
@@ -140,7 +163,13 @@ class ConsoleSession:
                 chat_type=ChatType.GROUP,
                 chat_title=GROUP_CHAT,
             )
-        return Sender(platform=PLATFORM, user_id=seat, chat_id=seat, display_name=seat)
+        return Sender(
+            platform=PLATFORM,
+            user_id=seat,
+            chat_id=seat,
+            display_name=seat,
+            language=self.locale,
+        )
 
     async def _dispatch(self, event: Event) -> None:
         handled = await self.services.core.handle(event)
@@ -203,7 +232,6 @@ class ConsoleSession:
         if not line:
             return True
         print(f"👤 {line}", file=self.out)
-        self.messenger.new_turn()
         if line in ("/quit", "/exit"):
             return False
         if line.startswith("/as "):
@@ -235,9 +263,9 @@ class ConsoleSession:
                 CommandReceived(sender=self._sender(), command=command, args=args.strip())
             )
             return True
-        buttons = self.messenger.buttons.get(self.seat, [])
-        if line.isdigit() and 1 <= int(line) <= len(buttons):
-            _, data, card = buttons[int(line) - 1]
+        pressed = self.messenger.button(self.seat, int(line)) if line.isdigit() else None
+        if pressed is not None:
+            _, data, card = pressed
             await self._dispatch(ButtonPressed(sender=self._sender(), data=data, message_id=card))
             return True
         await self._dispatch(TextReceived(sender=self._sender(), text=line))
@@ -245,10 +273,13 @@ class ConsoleSession:
 
 
 async def repl(
-    services: Services, read: Callable[[], str] | None = None, out: TextIO = sys.stdout
+    services: Services,
+    read: Callable[[], str] | None = None,
+    out: TextIO = sys.stdout,
+    locale: str | None = None,
 ) -> None:
     """Read lines from the terminal until end of input or /quit."""
-    session = ConsoleSession(services, out=out)
+    session = ConsoleSession(services, out=out, locale=locale)
     print(catalog().render("console.banner", session.locale), file=out)
     loop = asyncio.get_running_loop()
     reader = read or sys.stdin.readline

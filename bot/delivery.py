@@ -8,6 +8,9 @@ from typing import Protocol
 from models.reply import Reply
 from templates import catalog
 
+#: buttons per row of a menu keyboard
+MENU_ROW = 2
+
 
 @dataclass(frozen=True)
 class RenderedButton:
@@ -26,6 +29,8 @@ class RenderedMessage:
     buttons: tuple[tuple[RenderedButton, ...], ...] = ()
     keyboard: str | None = None
     keyboard_label: str | None = None
+    #: the labels of a ``menu`` keyboard, in rows; pressing one sends its label as text
+    keyboard_rows: tuple[tuple[str, ...], ...] = ()
     attachment: dict | None = None
     edit_message_id: str | None = None
 
@@ -96,6 +101,10 @@ def render_reply(reply: Reply, locale: str) -> RenderedMessage:
     )
     keyboard = reply.keyboard.value if reply.keyboard else None
     label = cat.render("bind.share_button", locale) if keyboard == "request_contact" else None
+    rows: tuple[tuple[str, ...], ...] = ()
+    if keyboard == "menu":
+        labels = [cat.render(f"menu.btn.{c}", locale) for c in reply.menu]
+        rows = tuple(tuple(labels[i : i + MENU_ROW]) for i in range(0, len(labels), MENU_ROW))
     attachment = None
     if reply.attachment is not None:
         attachment = {k: v for k, v in vars(reply.attachment).items() if v is not None}
@@ -104,6 +113,7 @@ def render_reply(reply: Reply, locale: str) -> RenderedMessage:
         buttons=buttons,
         keyboard=keyboard,
         keyboard_label=label,
+        keyboard_rows=rows,
         attachment=attachment,
         edit_message_id=reply.edit_message_id,
     )

@@ -229,6 +229,12 @@ def _keyboard_markup(message: RenderedMessage) -> ReplyKeyboardMarkup | ReplyKey
         )
     if message.keyboard == "remove":
         return ReplyKeyboardRemove()
+    if message.keyboard == "menu" and message.keyboard_rows:
+        return ReplyKeyboardMarkup(
+            keyboard=[[KeyboardButton(text=t) for t in row] for row in message.keyboard_rows],
+            resize_keyboard=True,
+            is_persistent=True,
+        )
     return None
 
 

@@ -67,6 +67,11 @@ class Actor:
             g.role is Role.REVIEWER and g.org_id == parent_id for g in self.grants
         )
 
+    @property
+    def is_party_member(self) -> bool:
+        """Tell whether the person pledges as a Party member (an 评议员 alone does not)."""
+        return any(g.role is not Role.EVALUATOR for g in self.grants)
+
     def may(self, action: Action) -> bool:
         """Tell whether any of the person's roles allows ``action`` at all (for menus)."""
         return action in allowed_actions(self)
@@ -76,7 +81,10 @@ def allowed_actions(actor: Actor | None) -> list[Action]:
     """Return the actions a person's roles allow, in menu order."""
     if actor is None:
         return []
-    out = [Action.PLEDGE, Action.MINE, Action.PUBLIC, Action.REPORT]
+    if actor.is_party_member:
+        out = [Action.PLEDGE, Action.MINE, Action.PUBLIC, Action.REPORT]
+    else:
+        out = [Action.PUBLIC]  # an 评议员 from outside the Party rates pledges, makes none
     if actor.has(Role.SECRETARY) or actor.has(Role.REVIEWER):
         out.append(Action.REVIEW)
     if actor.has(Role.SECRETARY) or actor.has(Role.REVIEWER) or actor.has(Role.OFFICE):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from campaign.access import Action, allowed_actions
+from handlers import menu
 from handlers.callbacks import BadCallback, CallbackData
 from handlers.context import Ctx
 from handlers.events import (
@@ -20,6 +22,8 @@ Handler = Callable[[Ctx], Awaitable[list[Reply]]]
 #: commands that may be used in the middle of a dialog without leaving it
 KEEPS_DIALOG = frozenset({"help", "lang", "cancel"})
 ButtonHandler = Callable[[Ctx, CallbackData], Awaitable[list[Reply]]]
+#: commands that are actions some roles do not allow (the menu shows only the allowed ones)
+ACTIONS = frozenset(a.value for a in Action)
 
 
 class Router:
@@ -75,6 +79,14 @@ class Router:
                 return [ctx.reply("error.unknown_command", command=name)]
             if not bound and name not in self.public_commands:
                 return [need_binding()]
+            if (
+                bound
+                and not ctx.actor.is_party_member
+                and name in ACTIONS
+                and Action(name) not in allowed_actions(ctx.actor)
+            ):
+                # An 评议员 from outside the Party gets their own menu, never a pledge form.
+                return [menu.menu_reply(ctx, "menu.not_yours")]
             if name not in KEEPS_DIALOG and name != ctx.state.dialog:
                 # Another command leaves the dialog, so later text is not taken as its answer;
                 # drafts live in the database and the dialog's own command resumes them.
@@ -97,9 +109,19 @@ class Router:
             return await self.contact(ctx)
         if not bound:
             return [need_binding()]
-        if isinstance(event, TextReceived | PhotoReceived) and ctx.state.dialog in self.dialogs:
+        in_dialog = ctx.state.dialog in self.dialogs
+        if isinstance(event, TextReceived):
+            # A menu button's label is a command even mid-dialog; a plain request only outside.
+            read = menu.button_command if in_dialog else menu.request_command
+            name = read(event.text)
+            if name is not None and name in self.commands:
+                ctx.event = CommandReceived(
+                    sender=event.sender, command=name, update_id=event.update_id
+                )
+                return await self.route(ctx)
+        if isinstance(event, TextReceived | PhotoReceived) and in_dialog:
             return await self.dialogs[ctx.state.dialog](ctx)
-        return [ctx.reply("help.hint")]
+        return [menu.menu_reply(ctx, "menu.unknown")]
 
 
 def need_binding() -> Reply:

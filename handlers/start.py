@@ -9,6 +9,7 @@ from campaign.access import Action, allowed_actions, load_actor
 from handlers.callbacks import CallbackData
 from handlers.context import Ctx
 from handlers.events import CommandReceived, ContactShared
+from handlers.menu import with_menu
 from models.campaign import JobRun
 from models.dialog import Priority
 from models.errors import DomainError
@@ -61,12 +62,9 @@ async def _welcome(ctx: Ctx, binding: identity.Binding) -> list[Reply]:
     org = await ctx.session.get(Org, binding.member.org_id)
     await _queue_menu(ctx)
     key = "bind.welcome_back" if binding.already else "bind.done"
+    # The menu keyboard replaces the share-contact button; the help under it explains it.
     replies = [
-        Reply(
-            key,
-            {"name": binding.member.name, "org": org.name if org else ""},
-            keyboard=Keyboard.REMOVE,
-        ),
+        with_menu(ctx, Reply(key, {"name": binding.member.name, "org": org.name if org else ""})),
         help_reply(ctx),
     ]
     owed = await _month_owed(ctx)
@@ -106,7 +104,10 @@ async def on_start(ctx: Ctx) -> list[Reply]:
         return await _welcome(ctx, binding)
     if ctx.actor is None:
         return [Reply("bind.intro", keyboard=Keyboard.REQUEST_CONTACT)]
-    return [ctx.reply("bind.welcome_back", name=ctx.actor.name, org=""), help_reply(ctx)]
+    return [
+        with_menu(ctx, ctx.reply("bind.welcome_back", name=ctx.actor.name, org="")),
+        help_reply(ctx),
+    ]
 
 
 async def on_contact(ctx: Ctx) -> list[Reply]:
@@ -131,7 +132,14 @@ def help_reply(ctx: Ctx) -> Reply:
     actions = allowed_actions(ctx.actor)
     commands = list(menu_commands(actions, ctx.commands))
     roles = sorted({g.role.value for g in ctx.actor.grants}) if ctx.actor else []
-    return Reply("help.text", {"commands": commands, "roles": roles, "bound": bool(actions)})
+    member = ctx.actor is None or ctx.actor.is_party_member
+    return with_menu(
+        ctx,
+        Reply(
+            "help.text" if member else "menu.help_evaluator",
+            {"commands": commands, "roles": roles, "bound": bool(actions)},
+        ),
+    )
 
 
 async def on_help(ctx: Ctx) -> list[Reply]:
@@ -171,7 +179,7 @@ async def _set_locale(ctx: Ctx, locale: str) -> list[Reply]:
     else:
         ctx.state.data["_locale"] = locale
     await _queue_menu(ctx)
-    return [ctx.reply("lang.switched")]
+    return [with_menu(ctx, ctx.reply("lang.switched"))]
 
 
 async def on_cancel(ctx: Ctx) -> list[Reply]:

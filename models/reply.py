@@ -16,6 +16,9 @@ class Keyboard(StrEnum):
 
     REQUEST_CONTACT = "request_contact"
     REMOVE = "remove"
+    #: the person's menu: one text button per command in ``Reply.menu``; pressing one sends
+    #: its label as text, which the router reads as that command (persistent on Telegram)
+    MENU = "menu"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Reply:
         edit_message_id: edit that message (a card) instead of sending a new one.
         toast: answer the pressed button with this text instead of a message.
         attachment: a document or photo to send with the text as caption.
+        menu: the commands of a ``Keyboard.MENU`` keyboard, in order.
     """
 
     template: str
@@ -87,6 +91,7 @@ class Reply:
     edit_message_id: str | None = None
     toast: bool = False
     attachment: Attachment | None = None
+    menu: tuple[str, ...] = ()
 
     def to_payload(self) -> dict[str, Any]:
         """Return the reply as JSON-friendly data for the outbox."""
@@ -99,6 +104,8 @@ class Reply:
             out["edit_message_id"] = self.edit_message_id
         if self.attachment:
             out["attachment"] = {k: v for k, v in vars(self.attachment).items() if v is not None}
+        if self.menu:
+            out["menu"] = list(self.menu)
         return out
 
     @classmethod
@@ -114,6 +121,7 @@ class Reply:
             keyboard=Keyboard(data["keyboard"]) if data.get("keyboard") else None,
             edit_message_id=data.get("edit_message_id"),
             attachment=Attachment(**att) if att else None,
+            menu=tuple(data.get("menu", ())),
         )
 
 
