@@ -37,8 +37,11 @@ Step = tuple[str | None, str | None, tuple[str, ...]]
 def script(invite_token: str, year: int) -> list[Step]:
     """Return the scripted session; the invite token is made fresh for each run.
 
-    Lines are what people type; ``!clock ISO`` moves the bot's clock (the calendar), ``!tick``
-    runs the calendar's jobs as the scheduler would at that time.
+    Lines are what people type. ``@key`` presses the newest visible button whose label holds
+    the catalog text of ``key`` (the transcript shows the number a person would type), and
+    ``@#N`` the button of item N on a picker; a button that is not there stops the demo, so
+    every announced action happens. ``!clock ISO`` moves the bot's clock (the calendar),
+    ``!tick`` runs the calendar's jobs as the scheduler would at that time.
     """
     c = DEMO_CAST
     return [
@@ -49,66 +52,107 @@ def script(invite_token: str, year: int) -> list[Step]:
         ("demo.peers", c.peer_a.phone, ()),
         ("demo.invite", "guest:invitee", (f"/start inv_{invite_token}",)),
         ("demo.reviewer", c.reviewer.phone, ()),
+        ("demo.evaluator", c.evaluator.phone, ("我要写承诺",)),
         (
             "demo.draft",
             c.member.phone,
             (
-                "/pledge",
-                "1",
-                "1",
+                "怎么写承诺",
+                "@category.rural",
+                "@pledge.btn.keep_post",
                 "帮助本组3户困难户发展花椒种植",
                 "10月底前户均增收2000元",
                 "联系镇农技站来村培训2次，帮助联系收购商上门收购",
                 "10月底",
-                "3",
-                "1",
+                "@vanguard.serve",
+                "@pledge.btn.add",
                 "全心全意为人民服务，发挥先锋模范作用",
                 "做一名合格党员",
                 "每月参加组织生活，认真学习党的理论",
                 "年底",
-                "1",
-                "4",
+                "@vanguard.study",
+                "@pledge.btn.submit",
             ),
         ),
         (
             "demo.fix",
             None,
             (
-                "2",
-                "2",
-                "2",
-                "1",
+                "@pledge.btn.back_edit",
+                "@pledge.btn.edit",
+                "@#2",
+                "@pledge.field.content",
                 "每月在村委会为本组群众讲解1次惠农政策，提前在群里通知时间",
-                "2",
-                "2",
-                "2",
+                "@pledge.btn.edit",
+                "@#2",
+                "@pledge.field.goal",
                 "全年讲解12次，覆盖本组40户群众",
-                "4",
-                "1",
+                "@pledge.btn.submit",
             ),
         ),
-        ("demo.peer_opinions", c.peer_a.phone, ("1",)),
-        (None, "guest:invitee", ("2", "建议第二条写明在哪里讲、怎样让群众知道时间")),
-        ("demo.return", c.secretary.phone, ("7", "4")),
+        ("demo.peer_opinions", c.peer_a.phone, ("@peer.agree",)),
+        (None, "guest:invitee", ("@peer.suggest", "建议第二条写明在哪里讲、怎样让群众知道时间")),
+        ("demo.return", c.secretary.phone, ("@review.return", "@review.reason.post")),
         (
             "demo.revise",
             c.member.phone,
             (
                 "/pledge",
-                "2",
-                "1",
-                "3",
+                "@pledge.btn.edit",
+                "@#1",
+                "@pledge.field.measures",
                 "以村文书岗位为依托，联系镇农技站来村培训2次，帮助联系收购商上门收购",
-                "4",
+                "@pledge.btn.submit",
             ),
         ),
-        ("demo.approve", c.secretary.phone, ("1", "2", "3", "4", "5", "6")),
+        (
+            "demo.approve",
+            c.secretary.phone,
+            (
+                "@criterion.sci",
+                "@criterion.adv",
+                "@criterion.use",
+                "@criterion.post",
+                "@criterion.pub",
+                "@review.approve",
+            ),
+        ),
         ("demo.public", None, ("/group /public",)),
-        (None, c.member.phone, ("/mine",)),
-        ("demo.month", c.member.phone, (f"!clock {year}-05-20T10:00:00+08:00", "!tick", "7")),
-        ("demo.summary", c.secretary.phone, (f"!clock {year}-05-28T10:00:00+08:00", "!tick", "1")),
+        (None, c.member.phone, ("我的承诺",)),
+        (
+            "demo.month",
+            c.member.phone,
+            (f"!clock {year}-05-20T10:00:00+08:00", "!tick", "@report.button.rest"),
+        ),
+        (
+            "demo.summary",
+            c.secretary.phone,
+            (f"!clock {year}-05-28T10:00:00+08:00", "!tick", "@summary.confirm"),
+        ),
         ("demo.rollup", c.reviewer.phone, ("/summary",)),
     ]
+
+
+class DemoStopped(RuntimeError):
+    """The script asked for a button that is not on screen: the demo would tell a lie."""
+
+
+def _press(console: ConsoleSession, line: str, locale: str) -> str:
+    """Return the number to type for ``@key`` or ``@#N`` in the current seat."""
+    seat = console.seat or ""
+    target = line[1:]
+    if target.startswith("#"):
+        label = f"{target[1:]}. "
+        numbers = sorted(console.messenger.buttons.get(seat, {}), reverse=True)
+        found = next(
+            (n for n in numbers if console.messenger.buttons[seat][n][0].startswith(label)), None
+        )
+    else:
+        label = catalog().render(target, locale)
+        found = console.messenger.find(seat, label)
+    if found is None:
+        raise DemoStopped(f"no button {label!r} for {seat}")
+    return str(found)
 
 
 class DemoClock:
@@ -178,6 +222,8 @@ async def run_demo(members: int, out=sys.stdout, locale: str = "zh_CN") -> None:
                 elif line == "!tick":
                     await jobs.tick(clock.now)
                     await console.flush()
+                elif line.startswith("@"):
+                    await console.feed(_press(console, line, locale))
                 else:
                     await console.feed(line)
         async with services.store.read() as session:

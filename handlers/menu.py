@@ -20,6 +20,8 @@ from templates.lexicon import lexicon
 
 #: commands that never sit on the menu keyboard (start binds; the rest are in /help)
 NOT_ON_KEYBOARD = frozenset({"start", "lang", "cancel", "bindgroup"})
+#: the lexicon key of the words a request may hold besides its phrase
+FILLER = "_filler"
 #: a message longer than this is not a request for a function, whatever words it contains
 REQUEST_MAX = 24
 _ASCII_WORD = re.compile(r"^[a-z0-9 '\-]+$")
@@ -79,23 +81,51 @@ def button_command(text: str) -> str | None:
 def request_command(text: str) -> str | None:
     """Return the command a plain request asks for ("我要报进度" → report), if any.
 
-    A menu label counts as it is; otherwise the longest phrase of the request lexicon found in
-    the text wins (English phrases as whole words). Long messages are never requests.
+    A menu label counts as it is. Otherwise the text must be one phrase of the request lexicon
+    and nothing but filler words around it ("我要", "怎么", "please"): "帮助本组3户困难户" is
+    an answer, not a request for help. Of several phrases, the longest wins.
     """
     if (cmd := button_command(text)) is not None:
         return cmd
     raw = _SPACES.sub(" ", text.strip().lower())
-    if not raw or len(raw) > REQUEST_MAX:
+    if not _fold(raw) or len(_fold(raw)) > REQUEST_MAX:
         return None
-    folded = _fold(raw)
+    words = lexicon("requests")
+    fillers = sorted((f.lower() for f in words.get(FILLER, ())), key=len, reverse=True)
     best: tuple[int, str] | None = None
-    for cmd, phrases in lexicon("requests").items():
+    for cmd, phrases in words.items():
+        if cmd == FILLER:
+            continue
         for phrase in phrases:
             p = phrase.lower()
-            if _ASCII_WORD.match(p):
-                found = re.search(rf"(?<![a-z]){re.escape(p)}(?![a-z])", raw) is not None
-            else:
-                found = _fold(p) in folded
-            if found and (best is None or len(p) > best[0]):
+            rest = _without(raw, p)
+            if rest is None or _without_fillers(rest, fillers):
+                continue
+            if best is None or len(p) > best[0]:
                 best = (len(p), cmd)
     return best[1] if best else None
+
+
+def _without(text: str, phrase: str) -> str | None:
+    """Return ``text`` with ``phrase`` taken out (English as whole words), or None if absent."""
+    if _ASCII_WORD.match(phrase):
+        pattern = rf"(?<![a-z]){re.escape(phrase)}(?![a-z])"
+        return re.sub(pattern, " ", text, count=1) if re.search(pattern, text) else None
+    folded, p = _fold(text), _fold(phrase)
+    return folded.replace(p, " ", 1) if p and p in folded else None
+
+
+def _without_fillers(rest: str, fillers: list[str]) -> str:
+    """Return what is left of ``rest`` once the filler words are gone."""
+    tokens = [t for t in re.split(r"[\s]+", _PUNCT.sub(" ", rest)) if t]
+    left = []
+    for token in tokens:
+        if _ASCII_WORD.match(token):
+            if token not in fillers:
+                left.append(token)
+            continue
+        for filler in fillers:  # Chinese has no spaces: peel fillers off, longest first
+            token = token.replace(filler, "")
+        if token:
+            left.append(token)
+    return "".join(left)
