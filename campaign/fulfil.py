@@ -332,7 +332,7 @@ async def due_reporters(
 
 
 async def overdue_items(session: AsyncSession, campaign: Campaign, day: date) -> list[tuple]:
-    """Return (item, pledge) pairs past their deadline and not crossed off."""
+    """Return (item, pledge) pairs past their deadline and not crossed off; never standing ones."""
     rows = await session.exec(
         select(PledgeItem, Pledge)
         .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
@@ -341,6 +341,7 @@ async def overdue_items(session: AsyncSession, campaign: Campaign, day: date) ->
             Pledge.status == PledgeStatus.PUBLISHED,
             col(PledgeItem.done_on).is_(None),
             col(PledgeItem.deadline) < day,
+            col(PledgeItem.standing) == False,  # noqa: E712 — a standing duty is never overdue
         )
     )
     return list(rows.all())

@@ -86,7 +86,12 @@ async def report_card(
                 "deadline": item.deadline.isoformat() if item.deadline else None,
                 "status": report.status.value if report else None,
                 "done_before": item.done_on.isoformat() if done_before else None,
-                "overdue": bool(item.deadline and item.deadline < today and not item.done_on),
+                "overdue": bool(
+                    item.deadline
+                    and item.deadline < today
+                    and not item.done_on
+                    and not item.standing
+                ),
             }
         )
         if done_before:

@@ -32,6 +32,7 @@ from models.pledge import (
     PledgeStatus,
     apply,
 )
+from templates.lexicon import lexicon
 
 #: editable item fields and their column sizes
 ITEM_FIELDS: dict[str, int] = {"content": 2000, "goal": 1000, "measures": 2000}
@@ -40,35 +41,110 @@ MAX_ITEMS = 10
 VANGUARDS = ("study", "achieve", "serve", "law", "ethos")
 CORPUS_LIMIT = 2000
 
-# Deadline forms people type; the words are data (what users write), not UI text.
+# Deadline forms people type: the numeric ones here, the words in templates/lexicon (dates).
 _FULL_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?$")
 _MONTH_DAY = re.compile(r"^(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?$")
 _MONTH_END = re.compile(r"^(?:(\d{4})\s*年)?\s*(\d{1,2})\s*月\s*(?:底|末|份|前)?$")
-_YEAR_END_WORDS = ("年底", "年末", "年底前", "年末前", "全年", "end of year", "year end")
-_HALF_YEAR_WORDS = ("上半年", "年中", "mid-year", "mid year")
+_BEFORE_CJK = re.compile(r"[前之内]")
+_ORDINAL = re.compile(r"(\d{1,2})(?:st|nd|rd|th)\b")
+
+
+def _words(key: str) -> tuple[str, ...]:
+    return lexicon("dates").get(key, ())
+
+
+def _month_number(word: str) -> int | None:
+    for key in ("months", "months_short"):
+        names = _words(key)
+        if word in names:
+            return names.index(word) + 1
+    return None
+
+
+def _strip_prefix(text: str, prefixes: tuple[str, ...]) -> tuple[str, bool]:
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        if text.startswith(prefix + " "):
+            return text[len(prefix) + 1 :].strip(), True
+    return text, False
+
+
+def _parse_english(t: str, year: int) -> date | None:
+    """Read English deadlines: "end of June", "June 30", "30 June 2027", "by June 30th"."""
+    t = _ORDINAL.sub(r"\1", t.replace(",", " ").replace(".", " "))
+    t = " ".join(t.split())
+    t, _ = _strip_prefix(t, _words("before"))
+    t, month_end = _strip_prefix(t, _words("month_end"))
+    tokens = t.split()
+    if tokens and tokens[-1] == "end":  # "June end"
+        tokens, month_end = tokens[:-1], True
+    y = year
+    if tokens and re.fullmatch(r"\d{4}", tokens[-1]):
+        y = int(tokens.pop())
+    if len(tokens) == 1 and (m := _month_number(tokens[0])):
+        return date(y, m, calendar.monthrange(y, m)[1])
+    if len(tokens) == 2 and not month_end:
+        first, second = tokens
+        if (m := _month_number(first)) and second.isdigit():
+            return date(y, m, int(second))
+        if (m := _month_number(second)) and first.isdigit():
+            return date(y, m, int(first))
+    return None
 
 
 def parse_deadline(text: str, year: int) -> date | None:
-    """Return the date meant by a typed deadline (2026-06-30, 6月30日, 6月底, 年底 …)."""
-    t = text.strip().lower().replace("前", "") if text else ""
+    """Return the date meant by a typed deadline: 2026-06-30, 6月30日, 6月底, 年底, end of June."""
+    t = " ".join(text.strip().lower().split()) if text else ""
     if not t:
         return None
+    if t in _words("year_end"):
+        return date(year, 12, 31)
+    if t in _words("half_year"):
+        return date(year, 6, 30)
+    cjk = _BEFORE_CJK.sub("", t)
     try:
-        if m := _FULL_DATE.match(t):
+        if m := _FULL_DATE.match(cjk):
             return date(int(m[1]), int(m[2]), int(m[3]))
-        if m := _MONTH_DAY.match(t):
+        if m := _MONTH_DAY.match(cjk):
             return date(year, int(m[1]), int(m[2]))
-        if m := _MONTH_END.match(t):
+        if m := _MONTH_END.match(cjk):
             y = int(m[1]) if m[1] else year
             month = int(m[2])
             return date(y, month, calendar.monthrange(y, month)[1])
+        if cjk in _words("year_end"):
+            return date(year, 12, 31)
+        return _parse_english(t, year)
     except ValueError:
         return None
-    if t in (w.replace("前", "") for w in _YEAR_END_WORDS):
-        return date(year, 12, 31)
-    if t in _HALF_YEAR_WORDS:
-        return date(year, 6, 30)
-    return None
+
+
+def is_standing_duty(item: PledgeItem) -> bool:
+    """Tell whether an item is a standing duty of the basic pledge (may be kept 长期)."""
+    content = item.content.lower()
+    return item.basic and any(p.lower() in content for p in lexicon("standing")["duties"])
+
+
+def means_standing(text: str) -> bool:
+    """Tell whether a typed deadline means 长期 (standing)."""
+    return " ".join(text.strip().lower().split()) in lexicon("standing")["words"]
+
+
+def fill_placeholder(text: str, name: str, value: str) -> str:
+    """Put ``value`` into the 【name】 blank of ``text``, without doubling a unit after it.
+
+    The blank in "每周【坐班天数】天" is followed by 天, so "5天" gives "每周5天", not "5天天".
+    """
+    mark = f"【{name}】"
+    at = text.find(mark)
+    if at < 0:
+        return text
+    after = text[at + len(mark) :]
+    value = value.strip()
+    for size in range(min(len(value), len(after)), 0, -1):
+        unit = after[:size]
+        if value.endswith(unit) and len(value) > size and not unit.isdigit():
+            value = value[:-size].rstrip()
+            break
+    return text[:at] + value + after
 
 
 @dataclass(frozen=True)
@@ -286,10 +362,16 @@ async def set_item_field(
     item = await _item(session, actor, pledge_id, item_id)
     value = value.strip()
     if field == "deadline":
+        if means_standing(value):
+            if not is_standing_duty(item):
+                raise DomainError("pledge.standing_only_duties")
+            item.deadline, item.standing = None, True
+            session.add(item)
+            return item
         parsed = parse_deadline(value, year)
         if parsed is None:
             raise DomainError("pledge.bad_deadline", value=value[:40])
-        item.deadline = parsed
+        item.deadline, item.standing = parsed, False
     elif field == "vanguard":
         if value not in VANGUARDS:
             raise DomainError("error.bad_button")
@@ -304,6 +386,22 @@ async def set_item_field(
         setattr(item, field, value)
     else:
         raise DomainError("error.bad_button")
+    session.add(item)
+    return item
+
+
+async def set_standing(
+    session: AsyncSession, actor: Actor, pledge_id: int, item_id: int
+) -> PledgeItem:
+    """Keep a standing duty of the basic pledge 长期: no deadline, never overdue.
+
+    Raises:
+        DomainError: ``pledge.standing_only_duties`` for any other item.
+    """
+    item = await _item(session, actor, pledge_id, item_id)
+    if not is_standing_duty(item):
+        raise DomainError("pledge.standing_only_duties")
+    item.deadline, item.standing = None, True
     session.add(item)
     return item
 
@@ -375,6 +473,8 @@ def item_snapshot(item: PledgeItem) -> dict:
         "deadline": item.deadline.isoformat() if item.deadline else None,
         "vanguard": item.vanguard,
         "basic": item.basic,
+        # only when set, so that the content hash of every other item stays as it was
+        **({"standing": True} if item.standing else {}),
     }
 
 

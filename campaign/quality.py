@@ -310,6 +310,7 @@ class ItemDraft:
     deadline: date | None = None
     vanguard: str | None = None
     basic: bool = False
+    standing: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,7 +596,8 @@ def check_pledge(
     grams = [ngrams(comparable_text(item)) for item in items]
     for i, item in enumerate(items):
         findings.extend(_check_fields(i, item))
-        findings.extend(_check_deadline(i, item.deadline, earliest, end))
+        if not getattr(item, "standing", False):  # a standing duty is kept 长期, no deadline
+            findings.extend(_check_deadline(i, item.deadline, earliest, end))
         if item.basic:
             continue  # the basic pledge's words are prescribed: Q1–Q3 do not apply
         findings.extend(_check_substance(i, item))

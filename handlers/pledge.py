@@ -30,6 +30,7 @@ The same diagram is kept beside this file in ``pledge.mmd``::
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -109,6 +110,7 @@ class Act(StrEnum):
     SUBMIT = "sub"
     FORCE = "force"
     BACK = "back"
+    STANDING = "long"
 
 
 @dataclass(frozen=True)
@@ -332,6 +334,13 @@ async def _open(ctx: Ctx, target: propose.Target) -> list[Reply]:
         return [_ask_category(ctx, pledge, intro=True)]
     if not items:
         return await _ask(ctx, pledge, ItemField.CONTENT, Mode.NEW, items=items)
+    if pledge.version == 1 and (gap := _next_gap(items)) is not None:
+        # A draft left half-way (/cancel, a day away): go on at the next unanswered question.
+        item, field = gap
+        return [
+            ctx.reply("pledge.resumed"),
+            *await _ask(ctx, pledge, field, Mode.NEW, item=item, items=items),
+        ]
     note = "pledge.note.revising" if pledge.version > 1 else None
     return await _overview(ctx, pledge, note=note, items=items)
 
@@ -433,7 +442,8 @@ async def _ask(
     }
     rows: list[tuple[Button, ...]] = []
     template = f"pledge.ask.{field.value}"
-    if field is ItemField.CONTENT and mode is Mode.NEW:
+    if field is ItemField.CONTENT and mode is Mode.NEW and not any(not i.basic for i in items):
+        # The category's guidance once per pledge: before its first own item, not every one.
         context["guide"] = await _guide_key(ctx, pledge)
         # S1 hook (调研征承诺): once campaign.survey collects the public's opinions, list the
         # open ones of this organization here and let the drafter cite them on the item
@@ -442,6 +452,13 @@ async def _ask(
         camp = await ctx.session.get(Campaign, pledge.campaign_id)
         earliest, latest = _window(ctx, camp)
         context.update(earliest=earliest.isoformat(), latest=latest.isoformat(), year=camp.year)
+        example = _example_deadline(earliest, latest)
+        context.update(example=example.isoformat(), example_m=example.month, example_d=example.day)
+        context["standing_ok"] = bool(item and propose.is_standing_duty(item))
+        if context["standing_ok"]:
+            assert item is not None
+            standing = DraftCb(Act.STANDING, pledge.id, pledge.version, item.id)
+            rows.append((ctx.button("pledge.btn.standing", standing),))
     if field is ItemField.VANGUARD:
         assert item is not None
         rows += [
@@ -480,7 +497,7 @@ async def _answer(ctx: Ctx, pledge: Pledge, field: ItemField, text: str) -> list
     value = text.strip()
     if not value:
         raise DomainError("pledge.empty")
-    if field is ItemField.DEADLINE:
+    if field is ItemField.DEADLINE and not propose.means_standing(value):
         camp = await ctx.session.get(Campaign, pledge.campaign_id)
         parsed = propose.parse_deadline(value, year)
         if parsed is None:
@@ -508,7 +525,7 @@ async def _answer(ctx: Ctx, pledge: Pledge, field: ItemField, text: str) -> list
     if placeholder:
         if len(value) > PLACEHOLDER_MAX:
             raise DomainError("error.too_long", limit=PLACEHOLDER_MAX)
-        value = getattr(item, field.value).replace(f"【{placeholder}】", value)
+        value = propose.fill_placeholder(getattr(item, field.value), placeholder, value)
     await propose.set_item_field(
         ctx.session, ctx.actor, pledge.id, item.id, field.value, value, year=year
     )
@@ -520,11 +537,12 @@ async def _next(
 ) -> list[Reply]:
     items = await propose.items_of(ctx.session, pledge.id)
     number = next((k + 1 for k, i in enumerate(items) if i.id == item.id), 0)
+    fresh = next((i for i in items if i.id == item.id), item)
     if mode is Mode.NEW:
         order = list(ItemField)
-        at = order.index(field)
-        if at + 1 < len(order):
-            return await _ask(ctx, pledge, order[at + 1], Mode.NEW, item=item, items=items)
+        for later in order[order.index(field) + 1 :]:
+            if _missing(fresh, later):
+                return await _ask(ctx, pledge, later, Mode.NEW, item=fresh, items=items)
         return await _overview(ctx, pledge, note="pledge.note.item_saved", n=number, items=items)
     if mode is Mode.FILL:
         task = _fill_task(items)
@@ -539,7 +557,20 @@ async def _next(
                 items=items,
             )
         return await _overview(ctx, pledge, note="pledge.note.basic_done", items=items)
-    return await _overview(ctx, pledge, note="pledge.note.saved", n=number, items=items)
+    return [_item_card(ctx, pledge, fresh, number, items, note="pledge.note.saved")]
+
+
+def _item_card(
+    ctx: Ctx, pledge: Pledge, item: PledgeItem, number: int, items: list[PledgeItem], *, note: str
+) -> Reply:
+    """Return only the item just changed, with the overview's buttons (not the whole form)."""
+    ctx.state.enter(DIALOG, Step.OVERVIEW, pledge_id=pledge.id, version=pledge.version)
+    row = {**propose.item_snapshot(item), "todo": _todo(item), "n": number}
+    return Reply(
+        "pledge.item_card",
+        {"note": note, "item": row, "todo": any(_todo(i) for i in items)},
+        buttons=_overview_buttons(ctx, pledge, items),
+    )
 
 
 # --------------------------------------------------------------------------- overview
@@ -646,9 +677,27 @@ def _todo(item: PledgeItem) -> list[str]:
         text = getattr(item, name)
         if not text.strip() or quality.placeholders(text):
             out.append(name)
-    if item.deadline is None:
+    if item.deadline is None and not item.standing:
         out.append(ItemField.DEADLINE.value)
     return out
+
+
+def _missing(item: PledgeItem, field: ItemField) -> bool:
+    """Tell whether a field of an item is still unanswered."""
+    if field is ItemField.DEADLINE:
+        return item.deadline is None and not item.standing
+    return not (getattr(item, field.value) or "").strip()
+
+
+def _next_gap(items: list[PledgeItem]) -> tuple[PledgeItem, ItemField] | None:
+    """Return the first unanswered question of the drafter's own items, if any."""
+    for item in items:
+        if item.basic:
+            continue
+        for field in ItemField:
+            if _missing(item, field):
+                return item, field
+    return None
 
 
 def _fill_task(items: list[PledgeItem]) -> _Task | None:
@@ -660,7 +709,7 @@ def _fill_task(items: list[PledgeItem]) -> _Task | None:
             blanks = quality.placeholders(getattr(item, name.value))
             if blanks:
                 return _Task(item, name, blanks[0])
-        if item.deadline is None:
+        if item.deadline is None and not item.standing:
             return _Task(item, ItemField.DEADLINE)
     return None
 
@@ -807,6 +856,21 @@ async def _act_back(ctx: Ctx, pledge: Pledge, cb: DraftCb) -> list[Reply]:
     return await _overview(ctx, pledge)
 
 
+async def _act_standing(ctx: Ctx, pledge: Pledge, cb: DraftCb) -> list[Reply]:
+    items = await propose.items_of(ctx.session, pledge.id)
+    item = _find(items, cb.item_id)
+    await propose.set_standing(ctx.session, ctx.actor, pledge.id, item.id)
+    data = ctx.state.data
+    pending = (
+        ctx.state.dialog == DIALOG
+        and ctx.state.step == Step.FIELD
+        and data.get("item_id") == item.id
+        and data.get("field") == ItemField.DEADLINE.value
+    )
+    mode = Mode(data.get("mode", Mode.EDIT)) if pending else Mode.EDIT
+    return await _next(ctx, pledge, item, ItemField.DEADLINE, mode)
+
+
 async def _act_submit(ctx: Ctx, pledge: Pledge, cb: DraftCb) -> list[Reply]:
     return await _submit(ctx, pledge, force=False)
 
@@ -882,6 +946,7 @@ _ACTIONS = {
     Act.SUBMIT: _act_submit,
     Act.FORCE: _act_force,
     Act.BACK: _act_back,
+    Act.STANDING: _act_standing,
 }
 
 
@@ -928,6 +993,14 @@ def _back_row(ctx: Ctx, pledge: Pledge) -> tuple[Button, ...]:
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+
+
+def _example_deadline(earliest: date, latest: date) -> date:
+    """Return a month's end some months ahead, inside the window: an example never in the past."""
+    month = min(earliest.month + 3, 12) if earliest.year == latest.year else 6
+    year = earliest.year if earliest.year == latest.year else latest.year
+    end = date(year, month, calendar.monthrange(year, month)[1])
+    return min(max(end, earliest), latest)
 
 
 def _window(ctx: Ctx, camp: Campaign) -> tuple[date, date]:

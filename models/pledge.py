@@ -134,7 +134,12 @@ class PeerRequest(SQLModel, table=True):
 
 
 class PledgeItem(SQLModel, table=True):
-    """One item (承诺事项): content, goal, measures, deadline (Q4 操作性)."""
+    """One item (承诺事项): content, goal, measures, deadline (Q4 操作性).
+
+    Attributes:
+        standing: a standing duty of the basic pledge (到村坐班, 公开村务, 公示电话), kept
+            长期 instead of by a deadline; it has no deadline and is never overdue.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     pledge_id: int = Field(foreign_key="pledge.id", index=True)
@@ -145,6 +150,7 @@ class PledgeItem(SQLModel, table=True):
     deadline: date | None = None
     vanguard: str | None = Field(default=None, max_length=16)
     basic: bool = False
+    standing: bool = False
     opinion_ids: list[int] = Field(default_factory=list, sa_column=Column(JsonColumn))
     done_on: date | None = None
 

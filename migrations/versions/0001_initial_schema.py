@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 01:37:08.108907
+Create Date: 2026-12-03 08:45:20.975107
 """
 from alembic import op
 import sqlalchemy as sa
@@ -302,6 +302,7 @@ def upgrade() -> None:
     sa.Column('deadline', sa.Date(), nullable=True),
     sa.Column('vanguard', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('basic', sa.Boolean(), nullable=False),
+    sa.Column('standing', sa.Boolean(), nullable=False),
     sa.Column('opinion_ids', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('done_on', sa.Date(), nullable=True),
     sa.ForeignKeyConstraint(['pledge_id'], ['pledge.id'], ),

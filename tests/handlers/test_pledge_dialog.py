@@ -137,7 +137,7 @@ async def test_member_drafts_two_items_and_submits(bot):
     assert {"➕ 添加一条", "✏️ 修改", "🗑 删除", "📤 提交审核"} <= set(bot.labels(MEMBER))
 
     await bot.press(MEMBER, "添加一条")
-    assert "第2条" in bot.last(MEMBER) and "参考示例" in bot.last(MEMBER)
+    assert "第2条" in bot.last(MEMBER) and "参考示例" not in bot.last(MEMBER)  # guidance once
     await write_item(bot, MEMBER, ITEM_2)
     assert "✅ 第2条已写好" in bot.last(MEMBER) and "2026年11月30日" in bot.last(MEMBER)
 
@@ -200,7 +200,11 @@ async def test_incomplete_and_slogan_items_are_refused_or_warned_then_fixed(bot)
     (item,) = await bot.items(pledge.id)
     assert item.deadline is None and item.goal == "群众满意"
 
+    # Found: /pledge after /cancel showed the whole form; it goes on at the next question.
     await bot.cmd(MEMBER, "pledge")
+    assert "接着上次" in bot.messenger.texts(MEMBER)[-2]
+    assert "4/5 完成时限" in bot.last(MEMBER) and "申报表" not in bot.last(MEMBER)
+    await bot.press(MEMBER, "返回申报表")
     overview = bot.last(MEMBER)
     assert "待完善：完成时限" in overview and "爱岗敬业" in overview
     await bot.press(MEMBER, "提交审核")
@@ -481,10 +485,13 @@ async def test_the_dialog_in_english(bot):
     await bot.say(MEMBER, "Teach 5 households to grow pepper")
     await bot.say(MEMBER, "Each household plants 2 mu more by the end of the year")
     await bot.say(MEMBER, "Training once a quarter with the township technicians")
+    # Found: "end of June" was not understood like "end of year".
     await bot.say(MEMBER, "end of june")
-    assert "could not read" in bot.last(MEMBER)
-    await bot.say(MEMBER, "2026-06-30")
+    assert "could not read" not in bot.last(MEMBER)
     await bot.press(MEMBER, "Lead in achievement")
+    pledge = await bot.pledge_of("member")
+    (item,) = await bot.items(pledge.id)
+    assert item.deadline == date(2026, 6, 30)
     await bot.press(MEMBER, "Submit for review")
     texts = bot.messenger.texts(MEMBER)
     assert "Submitted for review" in texts[-1]
