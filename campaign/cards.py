@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from campaign import propose
 from campaign.quality import Finding
 from models.callbacks import CallbackCodec, CallbackData
-from models.org import Member, Org
+from models.org import Member, Org, formal_name
 from models.pledge import (
     Criterion,
     OwnerKind,
@@ -155,7 +155,7 @@ async def pledge_context(session: AsyncSession, pledge: Pledge, *, snapshot: boo
         "kind": pledge.owner_kind.value,
         "owner": await owner_name(session, pledge),
         "org": org.name if org else "",
-        "org_full": org.full_name if org else "",
+        "org_full": formal_name(org.full_name) if org else "",
         "category": pledge.category,
         "post": pledge.post,
         "status": pledge.status.value,

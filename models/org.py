@@ -47,6 +47,16 @@ class Role(StrEnum):
     EVALUATOR = "evaluator"
 
 
+def formal_name(full_name: str) -> str:
+    """Return a roster path as the organization's formal name: 武都区城关镇东江村党支部.
+
+    Formal texts within one city name a unit by its county, township and own name, with no
+    separators; the city itself is left out below the county level.
+    """
+    parts = [p for p in full_name.split("/") if p]
+    return "".join(parts[1:] if len(parts) > 2 else parts)
+
+
 class Org(SQLModel, table=True):
     """An organization: a node of the tree from the city down to the branches.
 

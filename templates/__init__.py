@@ -56,6 +56,12 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     return out
 
 
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """Return ``count`` with the noun in the right number: 1 item, 2 items, 3 people."""
+    word = singular if count == 1 else (many or f"{singular}s")
+    return f"{count} {word}"
+
+
 class Catalog:
     """Render message keys and documents in one of the supported locales."""
 
@@ -68,6 +74,8 @@ class Catalog:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # ``plural(n, "item")`` → "1 item", "3 items" (English; Chinese needs none)
+        self.env.globals["plural"] = plural
         self.messages = {loc: _load_catalog(loc) for loc in LOCALES}
         self._compiled: dict[tuple[str, str], Template] = {}
 

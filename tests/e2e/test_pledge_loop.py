@@ -640,7 +640,7 @@ def test_village_organization_pledge_carries_the_basic_pledge(loop_bot, cast, pr
     )
     reviewer.wait_for_edit(card, lambda m: "✅ 已确认：陈明" in m.text)
     letter = secretary.wait_for_reply(lambda m: m.text.startswith("📜 承诺书"), WAIT)
-    assert "东江村党支部党组织为深入开展创先争优活动" in letter.text
+    assert "东江村党支部为深入开展创先争优活动" in letter.text  # not "党支部党组织"
     post = group.wait_for_reply(lambda m: "东江村党支部 · 党组织承诺" in m.text, WAIT)
     assert "0939-1234567" in post.text  # the supervision number is meant to be public
 

@@ -159,7 +159,11 @@ async def test_member_drafts_two_items_and_submits(bot):
 
     await bot.press(MEMBER, "提交审核")
     text = bot.last(MEMBER)
-    assert "已提交审核" in text and "东江村党支部" in text and "党组织书记" in text
+    assert (
+        "已提交审核" in text
+        and "已送东江村党支部书记审核" in text
+        and "党支部」党组织" not in text
+    )
     assert "1名同支部党员互审" in text
 
     pledge = await bot.pledge_of("member")
@@ -178,7 +182,7 @@ async def test_member_drafts_two_items_and_submits(bot):
 
     # /pledge now only says who reviews it.
     await bot.cmd(MEMBER, "pledge")
-    assert "正在由「东江村党支部」党组织书记审核" in bot.last(MEMBER)
+    assert "正在由东江村党支部书记审核" in bot.last(MEMBER)
     assert not bot.labels(MEMBER)
 
 
@@ -458,7 +462,8 @@ async def test_village_secretary_completes_the_basic_pledge_before_submitting(bo
 
     await bot.press(SECRETARY, "提交审核")
     text = bot.last(SECRETARY)
-    assert "已提交审核" in text and "城关镇" in text and "上级党组织审核人" in text
+    assert "已提交审核" in text and "已送上级党组织（城关镇）审核" in text
+    assert "审核人审核" not in text
     pledge = await bot.pledge_of(org_key="village")
     assert pledge.status is PledgeStatus.SUBMITTED and pledge.review_role == "reviewer"
     assert await bot.count(Outbox, Outbox.chat_id == REVIEWER, Outbox.dedup_key.like("card:%"))
@@ -499,7 +504,7 @@ async def test_the_dialog_in_english(bot):
         # Only names from the roster and the campaign are Chinese.
         rest = text
         for name in (
-            "陇南市/武都区/城关镇/东江村党支部",
+            "武都区城关镇东江村党支部",
             "东江村党支部",
             "张建国",
             "2026年度公开承诺",
