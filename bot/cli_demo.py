@@ -34,30 +34,33 @@ DEFAULT_MEMBERS = 300
 Step = tuple[str | None, str | None, tuple[str, ...]]
 
 
-def script(invite_token: str, year: int) -> list[Step]:
+def script(invite_token: str, year: int, locale: str = "zh_CN") -> list[Step]:
     """Return the scripted session; the invite token is made fresh for each run.
 
     Lines are what people type. ``@key`` presses the newest visible button whose label holds
     the catalog text of ``key`` (the transcript shows the number a person would type), and
     ``@#N`` the button of item N on a picker; a button that is not there stops the demo, so
-    every announced action happens. ``!clock ISO`` moves the bot's clock (the calendar),
-    ``!tick`` runs the calendar's jobs as the scheduler would at that time.
+    every announced action happens. ``%key`` types the catalog text of ``key`` in the demo's
+    language (a plain request such as "how do I write a pledge"). ``!clock ISO`` moves the
+    bot's clock (the calendar), ``!tick`` runs the calendar's jobs as the scheduler would.
     """
     c = DEMO_CAST
+    other = "zh" if locale == "en" else "en"
+    here = "en" if locale == "en" else "zh"
     return [
         ("demo.unknown", "guest:visitor", ("/start", "/contact 13912345678")),
         ("demo.member", c.member.phone, ()),
-        ("demo.lang", None, ("/lang en", "/lang zh")),
+        ("demo.lang", None, (f"/lang {other}", f"/lang {here}")),
         ("demo.secretary", c.secretary.phone, ("/group /bindgroup",)),
         ("demo.peers", c.peer_a.phone, ()),
         ("demo.invite", "guest:invitee", (f"/start inv_{invite_token}",)),
         ("demo.reviewer", c.reviewer.phone, ()),
-        ("demo.evaluator", c.evaluator.phone, ("我要写承诺",)),
+        ("demo.evaluator", c.evaluator.phone, ("%demo.say.want_pledge",)),
         (
             "demo.draft",
             c.member.phone,
             (
-                "怎么写承诺",
+                "%demo.say.how_pledge",
                 "@category.rural",
                 "@pledge.btn.keep_post",
                 "帮助本组3户困难户发展花椒种植",
@@ -118,7 +121,7 @@ def script(invite_token: str, year: int) -> list[Step]:
             ),
         ),
         ("demo.public", None, ("/group /public",)),
-        (None, c.member.phone, ("我的承诺",)),
+        (None, c.member.phone, ("%menu.btn.mine",)),
         (
             "demo.month",
             c.member.phone,
@@ -206,7 +209,7 @@ async def run_demo(members: int, out=sys.stdout, locale: str = "zh_CN") -> None:
         )
         console = ConsoleSession(services, out=out, locale=locale)
         jobs = Jobs(services.store, services.core.codec, clock=clock)
-        for narration, seat, lines in script(invite.token, year):
+        for narration, seat, lines in script(invite.token, year, locale):
             if narration:
                 text = cat.render(narration, locale)
                 print("\n" + cat.render("demo.step", locale, text=text), file=out)
@@ -224,6 +227,8 @@ async def run_demo(members: int, out=sys.stdout, locale: str = "zh_CN") -> None:
                     await console.flush()
                 elif line.startswith("@"):
                     await console.feed(_press(console, line, locale))
+                elif line.startswith("%"):
+                    await console.feed(cat.render(line[1:], locale))
                 else:
                     await console.feed(line)
         async with services.store.read() as session:
@@ -243,4 +248,7 @@ def register(group: click.Group) -> None:
     def demo(ctx: click.Context, members: int) -> None:
         """Build the demo store (SQLite) and play a scripted session, offline."""
         locale = (ctx.find_root().obj or {}).get("locale", "zh_CN")
-        asyncio.run(run_demo(members, locale=locale))
+        try:
+            asyncio.run(run_demo(members, locale=locale))
+        except DemoStopped as exc:
+            raise click.ClickException(str(exc)) from exc

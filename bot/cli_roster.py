@@ -112,22 +112,21 @@ def import_cmd(ctx: click.Context, file: Path, quiet: bool) -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the roster to this .csv or .xlsx file.",
+    help="Write the roster to this .csv or .xlsx file.",
 )
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
 @click.option(
-    "--import/--no-import",
+    "--import",
     "do_import",
-    default=True,
-    show_default=True,
-    help="Import the roster into the DATABASE_URL store.",
+    is_flag=True,
+    help="Also import the roster into the DATABASE_URL store (with --out: the file written).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def demo_data(
     ctx: click.Context, members: int, out: Path | None, seed: int, do_import: bool, quiet: bool
 ) -> None:
-    """Generate a Longnan (陇南市) demo roster; write it to a file and/or import it."""
+    """Generate a Longnan (陇南市) demo roster: write it with --out, import it with --import."""
     locale = _locale(ctx)
     messages = catalog()
     if out is None and not do_import:

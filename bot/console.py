@@ -91,7 +91,7 @@ class ConsoleMessenger:
     def find(self, chat_id: str, label: str) -> int | None:
         """Return the number of the newest visible button in a chat whose label has ``label``."""
         for n in sorted(self.buttons.get(chat_id, {}), reverse=True):
-            if label in self.buttons[chat_id][n][0]:
+            if label.casefold() in self.buttons[chat_id][n][0].casefold():
                 return n
         return None
 

@@ -505,8 +505,13 @@ def test_cli_demo_data_writes_and_imports(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/demo.db")
     out = tmp_path / "demo.xlsx"
+    # Found: --out FILE also imported the roster; it writes the file, and imports on --import.
     result = CliRunner().invoke(_cli(), ["demo-data", "-n", "120", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert out.exists() and "新增120人" in result.output
-    result = CliRunner().invoke(_cli(), ["demo-data", "-n", "50", "--no-import"])
-    assert result.exit_code != 0
+    assert out.exists() and "新增" not in result.output
+    assert not (tmp_path / "demo.db").exists()
+    result = CliRunner().invoke(_cli(), ["demo-data", "-n", "120", "--out", str(out), "--import"])
+    assert result.exit_code == 0, result.output
+    assert "新增120人" in result.output
+    result = CliRunner().invoke(_cli(), ["demo-data", "-n", "50"])
+    assert result.exit_code != 0 and "--import" in result.output
