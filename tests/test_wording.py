@@ -87,3 +87,14 @@ def test_the_docs_stand_on_their_own(name):
     # Found: both pointed at ../shared/DESIGN.md, outside the repository.
     text = (Path(__file__).resolve().parent.parent / name).read_text(encoding="utf-8")
     assert "../" not in text and "shared/" not in text
+
+
+@pytest.mark.parametrize(("locale", "month"), [("zh_CN", "2027年3月"), ("en", "March 2027")])
+def test_the_member_reads_months_not_iso_months(cat, locale, month):
+    for key, extra in (
+        ("report.prompt", {"kind": "member", "owner": "张建国", "org": "", "items": []}),
+        ("report.after_binding", {}),
+        ("report.month_closed", {}),
+    ):
+        text = cat.render(key, locale, month="2027-03", **extra)
+        assert month in text and "2027-03" not in text, key
