@@ -98,3 +98,11 @@ def test_the_member_reads_months_not_iso_months(cat, locale, month):
     ):
         text = cat.render(key, locale, month="2027-03", **extra)
         assert month in text and "2027-03" not in text, key
+
+
+def test_no_example_date_with_a_fixed_year(cat):
+    # Found: examples such as 2026-06-30 and 2011-06-30 were in the past when read.
+    fixed_year = re.compile(r"(?<![{\w])(19|20)\d\d-\d\d(-\d\d)?")
+    for locale in LOCALES:
+        for key, source in cat.messages[locale].items():
+            assert not fixed_year.search(source), (locale, key)
