@@ -1,13 +1,13 @@
 """The console runtime: talk to the same core in a terminal, as any person on the roster.
 
 Lines starting with ``/`` are commands; a bare number presses the visible button with that
-number (a button keeps its number while its message shows it); anything else is text, and the
-labels of the menu keyboard (⌨) are typed as they read. ``/as PHONE`` takes the seat of the
-roster member with that phone (the seat shares that person's contact, so binding goes through
-the same path as in Telegram); ``/contact PHONE`` shares a contact by hand; ``/group LINE``
-says LINE in the branch's group chat (for /bindgroup and the display posts); ``/quit`` leaves.
-Messages the bot sends to other people are printed too, marked with their name, so a whole
-story can be followed in one window.
+number (a button keeps its number while its message shows it) and ``'5`` types the number 5
+itself; anything else is text, and the labels of the menu keyboard (⌨) are typed as they read.
+``/as PHONE`` takes the seat of the roster member with that phone (the seat shares that
+person's contact, so binding goes through the same path as in Telegram); ``/contact PHONE``
+shares a contact by hand; ``/group LINE`` says LINE in the branch's group chat (for /bindgroup
+and the display posts); ``/quit`` leaves. Messages the bot sends to other people are printed
+too, marked with their name, so a whole story can be followed in one window.
 """
 
 from __future__ import annotations
@@ -262,6 +262,9 @@ class ConsoleSession:
             await self._dispatch(
                 CommandReceived(sender=self._sender(), command=command, args=args.strip())
             )
+            return True
+        if line.startswith("'"):  # '5 types the number 5 itself, not button 5
+            await self._dispatch(TextReceived(sender=self._sender(), text=line[1:]))
             return True
         pressed = self.messenger.button(self.seat, int(line)) if line.isdigit() else None
         if pressed is not None:

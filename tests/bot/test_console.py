@@ -50,3 +50,25 @@ async def test_the_demo_plays_every_announced_step(tmp_path, monkeypatch, locale
     assert render("report.button.rest", locale) in text
     if locale == "en":
         assert render("lang.switched", "en") in text and "切换到英文" not in text
+
+
+async def test_a_number_presses_a_shown_button_and_a_quoted_number_is_text(tmp_path, monkeypatch):
+    from bot.compose import build_services
+    from bot.console import ConsoleSession
+    from bot.settings import load_settings
+    from campaign.demo_data import load_demo
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/console.db")
+    services = await build_services(load_settings())
+    try:
+        await load_demo(services.store, 12)
+        out = io.StringIO()
+        session = ConsoleSession(services, out=out)
+        await session.take_seat("13800000001")
+        await session.feed("/lang")  # the chooser: [1] 中文 [2] English
+        await session.feed("'1")  # the text "1", not button 1
+        assert catalog().render("menu.unknown", "zh_CN").splitlines()[0] in out.getvalue()
+        await session.feed("2")
+        assert catalog().render("lang.switched", "en") in out.getvalue()
+    finally:
+        await services.close()
