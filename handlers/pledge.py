@@ -341,6 +341,21 @@ async def _open(ctx: Ctx, target: propose.Target) -> list[Reply]:
             ctx.reply("pledge.resumed"),
             *await _ask(ctx, pledge, field, Mode.NEW, item=item, items=items),
         ]
+    task = _fill_task(items)
+    if pledge.version == 1 and task is not None and _fill_started(items):
+        # The basic pledge's blanks were being filled: go on at the next one.
+        return [
+            ctx.reply("pledge.resumed"),
+            *await _ask(
+                ctx,
+                pledge,
+                task.field,
+                Mode.FILL,
+                item=task.item,
+                placeholder=task.placeholder,
+                items=items,
+            ),
+        ]
     note = "pledge.note.revising" if pledge.version > 1 else None
     return await _overview(ctx, pledge, note=note, items=items)
 
@@ -687,6 +702,14 @@ def _missing(item: PledgeItem, field: ItemField) -> bool:
     if field is ItemField.DEADLINE:
         return item.deadline is None and not item.standing
     return not (getattr(item, field.value) or "").strip()
+
+
+def _fill_started(items: list[PledgeItem]) -> bool:
+    """Tell whether some blank of the basic pledge has been filled (every one starts with one)."""
+    return any(
+        i.basic and (i.deadline or i.standing or not quality.placeholders(f"{i.goal}{i.measures}"))
+        for i in items
+    )
 
 
 def _next_gap(items: list[PledgeItem]) -> tuple[PledgeItem, ItemField] | None:

@@ -156,3 +156,21 @@ def test_deadline_words_in_both_languages():
     assert propose.parse_deadline("February 30", 2027) is None
     assert propose.means_standing("长期") and propose.means_standing(" Ongoing ")
     assert not propose.means_standing("长期以来坚持")
+
+
+async def test_filling_the_basic_pledge_resumes_at_the_next_blank(bot):
+    await bot.cmd(SECRETARY, "pledge")
+    await bot.press(SECRETARY, "「东江村党支部」的承诺")
+    await bot.cmd(SECRETARY, "cancel")
+    await bot.cmd(SECRETARY, "pledge")
+    await bot.press(SECRETARY, "「东江村党支部」的承诺")
+    assert "申报表" in bot.last(SECRETARY)  # nothing filled yet: the form with its todo
+    await bot.press(SECRETARY, "完善基本承诺")
+    await bot.say(SECRETARY, "每月")
+    await bot.say(SECRETARY, "村委会公开栏")
+    assert "还没有完成时限" in bot.last(SECRETARY)
+    await bot.cmd(SECRETARY, "cancel")
+    await bot.cmd(SECRETARY, "pledge")
+    await bot.press(SECRETARY, "「东江村党支部」的承诺")
+    assert "接着上次" in bot.messenger.texts(SECRETARY)[-2]
+    assert "还没有完成时限" in bot.last(SECRETARY)
