@@ -3,8 +3,10 @@
 Everything lives in the database. The draft is in ``Pledge``/``PledgeItem`` rows, written through
 ``campaign.propose`` one field per message; the dialog state holds only pointers (pledge id and
 version, item id, the pending field and where the answer leads). A restart, ``/cancel`` or a
-second device loses nothing: ``/pledge`` resumes at the pending question, or at the overview
-(the application form, 申报表). Every button carries the pledge id and version (and the item id
+second device loses nothing: ``/pledge`` resumes at the pending question, else at the draft's
+next unanswered question (or the basic pledge's next blank), else at the overview (the
+application form, 申报表). The category's guidance comes once per pledge; a changed field
+sends back only its item. Every button carries the pledge id and version (and the item id
 where one is meant), so a button from before a change of version or state is refused with
 ``error.stale_card`` and changes nothing.
 
@@ -13,15 +15,17 @@ The same diagram is kept beside this file in ``pledge.mmd``::
     stateDiagram-v2
         [*] --> target : /pledge, a secretary (own or the organization's?)
         [*] --> category : /pledge, a member's draft without items
-        [*] --> overview : /pledge, a draft with items
+        [*] --> field : /pledge, a draft with an unanswered question (resumed there)
+        [*] --> overview : /pledge, a draft with every question answered
         [*] --> [*] : /pledge, submitted or published (tell and stop)
         target --> category : own pledge, no items yet
         target --> overview : the organization's pledge
         category --> post : category button
         post --> field : 保持不变 or a typed post (no items yet)
         post --> overview : 保持不变 or a typed post (items exist)
-        field --> field : next question (content, goal, measures, deadline, 带头)
-        field --> overview : item done, field changed, basic pledge completed
+        field --> field : next unanswered question only (content, goal, measures, deadline, 带头)
+        field --> overview : item done, basic pledge completed (the form)
+        field --> overview : field changed (only the changed item, with the buttons)
         overview --> field : 添加一条, 修改 (item, field), 完善基本承诺
         overview --> overview : 删除, findings that block, text typed by mistake
         overview --> overview : 提交审核 with warnings only (buttons 仍然提交 / 返回修改)
