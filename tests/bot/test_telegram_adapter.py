@@ -486,3 +486,18 @@ def test_run_refuses_settings_that_cannot_work(tmp_path, monkeypatch, env, args,
     assert result.exit_code == 1, result.output
     assert says in result.output
     assert "Traceback" not in result.output
+
+
+async def test_the_menu_is_a_persistent_reply_keyboard():
+    from bot.delivery import render_reply
+    from models.reply import Keyboard, Reply
+
+    session = RecordingSession()
+    messenger = TelegramMessenger(Bot(TOKEN, session=session))
+    reply = Reply("menu.choose", keyboard=Keyboard.MENU, menu=("pledge", "mine", "report"))
+    await messenger.send("42", render_reply(reply, "zh_CN"))
+    (sent,) = session.calls("sendMessage")
+    markup = sent["reply_markup"]
+    assert markup["is_persistent"] is True and markup["resize_keyboard"] is True
+    labels = [[b["text"] for b in row] for row in markup["keyboard"]]
+    assert labels == [["写承诺", "我的承诺"], ["报进度"]]
