@@ -48,6 +48,8 @@ async def test_the_demo_plays_every_announced_step(tmp_path, monkeypatch, locale
     reason = render("review.reason.post", locale)
     assert text.count(reason) >= 3  # on the card, and to the member twice (DM and /mine)
     assert render("report.button.rest", locale) in text
+    if locale == "zh_CN":
+        assert "理由：4" not in text and "理由：未体现岗位职责特点" in text
     if locale == "en":
         assert render("lang.switched", "en") in text and "切换到英文" not in text
 
