@@ -10,6 +10,7 @@ here as that command. The phrases are data (``templates/lexicon/<locale>/request
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import cache
 
 from campaign.access import Action, allowed_actions
@@ -40,15 +41,7 @@ def with_menu(ctx: Ctx, reply: Reply) -> Reply:
     """Return ``reply`` carrying the sender's menu keyboard (bound people only)."""
     if ctx.actor is None:
         return reply
-    return Reply(
-        reply.template,
-        reply.context,
-        buttons=reply.buttons,
-        keyboard=Keyboard.MENU,
-        edit_message_id=reply.edit_message_id,
-        attachment=reply.attachment,
-        menu=keyboard_commands(ctx),
-    )
+    return replace(reply, keyboard=Keyboard.MENU, menu=keyboard_commands(ctx))
 
 
 def menu_reply(ctx: Ctx, template: str = "menu.choose", **context) -> Reply:
