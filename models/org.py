@@ -51,10 +51,15 @@ def formal_name(full_name: str) -> str:
     """Return a roster path as the organization's formal name: 武都区城关镇东江村党支部.
 
     Formal texts within one city name a unit by its county, township and own name, with no
-    separators; the city itself is left out below the county level.
+    separators; the city itself is left out below the county level, and a level the unit's own
+    name already holds is not said twice.
     """
-    parts = [p for p in full_name.split("/") if p]
-    return "".join(parts[1:] if len(parts) > 2 else parts)
+    out: list[str] = []
+    for part in (p for p in full_name.split("/") if p):
+        while out and part.startswith(out[-1]):
+            out.pop()  # 武都区第一中学党支部 already names its county
+        out.append(part)
+    return "".join(out[1:] if len(out) > 2 else out)
 
 
 class Org(SQLModel, table=True):

@@ -20,6 +20,8 @@ def test_org_paths_read_as_names():
     assert formal_name("陇南市/武都区/城关镇/东江村党支部") == "武都区城关镇东江村党支部"
     assert formal_name("陇南市/武都区") == "陇南市武都区"
     assert formal_name("陇南市") == "陇南市"
+    assert formal_name("陇南市/陇南市财政局党支部") == "陇南市财政局党支部"
+    assert formal_name("陇南市/武都区/武都区第一中学党支部") == "陇南市武都区第一中学党支部"
 
 
 @pytest.mark.parametrize("status", ["approved", "published"])
