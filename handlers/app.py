@@ -32,7 +32,7 @@ def build_router() -> Router:
     r.button(pledge.FieldCb, pledge.on_field)
     r.button(pledge.CategoryCb, pledge.on_category)
     r.button(pledge.VanguardCb, pledge.on_vanguard)
-    r.dialog(pledge.DIALOG, pledge.on_input)
+    r.dialog(pledge.DIALOG, pledge.on_input, idle=(pledge.Step.OVERVIEW,))
     r.command("review", review.on_review)
     r.button(ReviewCb, review.on_decision)
     r.button(CriterionCb, review.on_criterion)

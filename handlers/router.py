@@ -36,6 +36,8 @@ class Router:
         self.buttons: dict[type[CallbackData], ButtonHandler] = {}
         self.public_buttons: set[type[CallbackData]] = set()
         self.dialogs: dict[str, Handler] = {}
+        #: (dialog, step) pairs where no question is pending: plain requests are read there too
+        self.idle_steps: set[tuple[str, str]] = set()
         self.contact: Handler | None = None
 
     def command(
@@ -56,9 +58,14 @@ class Router:
         if public:
             self.public_buttons.add(cb_type)
 
-    def dialog(self, name: str, handler: Handler) -> None:
-        """Register the handler of text and photos while a person is in dialog ``name``."""
+    def dialog(self, name: str, handler: Handler, *, idle: tuple[str, ...] = ()) -> None:
+        """Register the handler of text and photos while a person is in dialog ``name``.
+
+        ``idle`` names the dialog's steps that wait for no typed answer (an overview with
+        buttons): there a plain request such as "我要报进度" is read as its command.
+        """
         self.dialogs[name] = handler
+        self.idle_steps.update((name, step) for step in idle)
 
     def callback_types(self) -> list[type[CallbackData]]:
         """Return every callback type registered, for the codec."""
@@ -112,7 +119,8 @@ class Router:
         in_dialog = ctx.state.dialog in self.dialogs
         if isinstance(event, TextReceived):
             # A menu button's label is a command even mid-dialog; a plain request only outside.
-            read = menu.button_command if in_dialog else menu.request_command
+            idle = (ctx.state.dialog, ctx.state.step) in self.idle_steps
+            read = menu.button_command if in_dialog and not idle else menu.request_command
             name = read(event.text)
             if name is not None and name in self.commands:
                 ctx.event = CommandReceived(

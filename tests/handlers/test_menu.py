@@ -125,3 +125,23 @@ async def test_the_evaluator_gets_their_own_help_and_no_pledge_form(bot):
     assert await bot.count(Pledge) == 0
     await bot.cmd(EVALUATOR, "help")
     assert bot.last(EVALUATOR) == msg("menu.help_evaluator")
+
+
+async def test_a_plain_request_is_read_at_the_drafts_overview(bot):
+    await bot.bind(MEMBER)
+    await bot.cmd(MEMBER, "pledge")
+    await bot.press(MEMBER, "农村")
+    await bot.say(MEMBER, "村文书")
+    for text in (
+        "帮助本组3户困难户发展花椒种植",
+        "年底前户均增收2000元",
+        "联系农技站培训2次",
+        "年底",
+    ):
+        await bot.say(MEMBER, text)
+    await bot.press(MEMBER, "带头服务群众")
+    assert "📤 提交审核" in bot.labels(MEMBER)  # the overview: no question pending
+    await bot.say(MEMBER, "这样行吗")  # not a request: the overview's hint and buttons
+    assert "没有需要回答的问题" in bot.last(MEMBER)
+    await bot.say(MEMBER, "我要报进度")
+    assert bot.last(MEMBER) == msg("report.none")
