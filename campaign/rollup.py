@@ -75,6 +75,11 @@ class _Tree:
         return below[0], "/".join(self.names.get(i, "") for i in below)
 
 
+def _path_key(path: str) -> list[int]:
+    """Return a sort key that keeps the tree's order (``/1/10/`` after ``/1/9/``)."""
+    return [int(x) for x in path.strip("/").split("/") if x]
+
+
 def _path_in(org: Org):
     return col(Org.path).startswith(org.path)
 
@@ -91,6 +96,7 @@ async def _tree(session: AsyncSession, campaign_id: int, org: Org) -> _Tree:
     names = {i: name for i, name, _, _ in orgs}
     paths = {i: path for i, _, path, _ in orgs}
     children = [(i, name) for i, name, _, parent in orgs if parent == org.id]
+    children.sort(key=lambda c: _path_key(paths[c[0]]))
     staffed = select(RoleGrant.org_id).join(Member, col(Member.id) == RoleGrant.member_id)
     staffed = staffed.join(Org, col(Org.id) == RoleGrant.org_id).where(
         col(RoleGrant.role).in_([Role.MEMBER, Role.SECRETARY]),
@@ -105,7 +111,7 @@ async def _tree(session: AsyncSession, campaign_id: int, org: Org) -> _Tree:
     unit_ids = set((await session.exec(staffed.distinct())).all())
     unit_ids |= set((await session.exec(with_pledge.distinct())).all())
     tree = _Tree(org, names, children, {})
-    for org_id in sorted(unit_ids, key=lambda i: paths.get(i, "")):
+    for org_id in sorted(unit_ids, key=lambda i: _path_key(paths.get(i, ""))):
         if org_id not in paths:
             continue
         child, label = tree.place(paths[org_id])
