@@ -263,7 +263,7 @@ async def add_evidence(
     for row in rows:
         if note:
             row.note = f"{row.note}\n{note}".strip()[:NOTE_MAX]
-        if photo and len(row.photos) < PHOTOS_MAX:
+        if photo and photo not in row.photos and len(row.photos) < PHOTOS_MAX:
             row.photos = [*row.photos, photo]
         session.add(row)
     await audit.record(

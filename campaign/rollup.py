@@ -19,7 +19,7 @@ from sqlalchemy import and_, case, exists, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign.supervise import FIGURES, figures_select, month_bounds, row_figures
+from campaign.supervise import FIGURES, item_figures, month_bounds, row_figures
 from models.campaign import Campaign
 from models.org import Member, Org, Role, RoleGrant
 from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
@@ -63,8 +63,9 @@ class _Unit:
 class _Tree:
     org: Org
     names: dict[int, str]
+    paths: dict[int, str]
     children: list[tuple[int, str]]
-    units: dict[int, _Unit]
+    units: dict[int, _Unit] = field(default_factory=dict)
 
     def place(self, path: str) -> tuple[int, str]:
         """Return the direct child an organization lies under (the level itself: its id)."""
@@ -73,6 +74,18 @@ class _Tree:
         if not below:
             return self.org.id, self.org.name
         return below[0], "/".join(self.names.get(i, "") for i in below)
+
+    def unit(self, org_id: int) -> _Unit | None:
+        """Return the unit of an organization of the subtree, counting it from now on."""
+        unit = self.units.get(org_id)
+        if unit is None and org_id in self.paths:
+            child, label = self.place(self.paths[org_id])
+            unit = self.units[org_id] = _Unit(org_id, label, child)
+        return unit
+
+    def in_order(self) -> list[_Unit]:
+        """Return the units in the tree's order."""
+        return sorted(self.units.values(), key=lambda u: _path_key(self.paths[u.id]))
 
 
 def _path_key(path: str) -> list[int]:
@@ -84,38 +97,28 @@ def _path_in(org: Org):
     return col(Org.path).startswith(org.path)
 
 
-async def _tree(session: AsyncSession, campaign_id: int, org: Org) -> _Tree:
-    """Load the subtree's organizations and find its units (members, secretary or a pledge)."""
+async def _tree(session: AsyncSession, org: Org) -> _Tree:
+    """Load the subtree's organizations and its units with a secretary.
+
+    Units with members or a pledge are added as their counts come in.
+    """
     orgs = (
-        await session.exec(
-            select(Org.id, Org.name, Org.path, Org.parent_id)
-            .where(_path_in(org))
-            .order_by(col(Org.path))
-        )
+        await session.exec(select(Org.id, Org.name, Org.path, Org.parent_id).where(_path_in(org)))
     ).all()
     names = {i: name for i, name, _, _ in orgs}
     paths = {i: path for i, _, path, _ in orgs}
     children = [(i, name) for i, name, _, parent in orgs if parent == org.id]
     children.sort(key=lambda c: _path_key(paths[c[0]]))
-    staffed = select(RoleGrant.org_id).join(Member, col(Member.id) == RoleGrant.member_id)
-    staffed = staffed.join(Org, col(Org.id) == RoleGrant.org_id).where(
-        col(RoleGrant.role).in_([Role.MEMBER, Role.SECRETARY]),
-        Member.active == True,  # noqa: E712
-        _path_in(org),
+    tree = _Tree(org, names, paths, children)
+    secretaries = await session.exec(
+        select(RoleGrant.org_id)
+        .join(Member, col(Member.id) == RoleGrant.member_id)
+        .join(Org, col(Org.id) == RoleGrant.org_id)
+        .where(RoleGrant.role == Role.SECRETARY, Member.active == True, _path_in(org))  # noqa: E712
+        .distinct()
     )
-    with_pledge = (
-        select(Pledge.org_id)
-        .join(Org, col(Org.id) == Pledge.org_id)
-        .where(Pledge.campaign_id == campaign_id, _path_in(org))
-    )
-    unit_ids = set((await session.exec(staffed.distinct())).all())
-    unit_ids |= set((await session.exec(with_pledge.distinct())).all())
-    tree = _Tree(org, names, children, {})
-    for org_id in sorted(unit_ids, key=lambda i: _path_key(paths.get(i, ""))):
-        if org_id not in paths:
-            continue
-        child, label = tree.place(paths[org_id])
-        tree.units[org_id] = _Unit(org_id, label, child)
+    for org_id in secretaries.all():
+        tree.unit(org_id)
     return tree
 
 
@@ -140,7 +143,7 @@ async def _member_phases(session: AsyncSession, campaign_id: int, tree: _Tree) -
         .group_by(col(Member.org_id), col(Pledge.status))
     )
     for org_id, status, n in rows.all():
-        unit = tree.units.get(org_id)
+        unit = tree.unit(org_id)
         if unit is not None:
             unit.members[phase_of(status)] += n
             unit.month["total"] += n
@@ -157,12 +160,18 @@ async def _org_phases(session: AsyncSession, campaign_id: int, tree: _Tree) -> N
         )
     )
     for org_id, status in rows.all():
-        if org_id in tree.units:
-            tree.units[org_id].org_phase = phase_of(status)
+        unit = tree.unit(org_id)
+        if unit is not None:
+            unit.org_phase = phase_of(status)
 
 
-async def _member_months(session: AsyncSession, campaign_id: int, tree: _Tree, month: str) -> None:
-    """Count each unit's published member pledges: reported this month, owing, paused."""
+async def _published(
+    session: AsyncSession, campaign_id: int, tree: _Tree, month: str, today: date
+) -> None:
+    """Add up the month of every published pledge in one pass, and the units confirmed.
+
+    Per unit: the item figures, and the member pledges reported, owing and paused.
+    """
     first, last = month_bounds(month)
     rep = ProgressReport.__table__.c
     paused = exists(
@@ -175,9 +184,8 @@ async def _member_months(session: AsyncSession, campaign_id: int, tree: _Tree, m
     per_pledge = (
         select(
             Pledge.org_id.label("org_id"),
-            func.sum(
-                case((and_(col(PledgeItem.done_on).is_(None), rep.id.is_(None)), 1), else_=0)
-            ).label("owing"),
+            Pledge.owner_kind.label("kind"),
+            *item_figures(month, today),
             case((paused, 1), else_=0).label("paused"),
         )
         .select_from(Pledge)
@@ -189,51 +197,45 @@ async def _member_months(session: AsyncSession, campaign_id: int, tree: _Tree, m
         .where(
             Pledge.campaign_id == campaign_id,
             Pledge.status == PledgeStatus.PUBLISHED,
-            Pledge.owner_kind == OwnerKind.MEMBER,
             _path_in(tree.org),
         )
-        .group_by(col(Pledge.id), col(Pledge.org_id), col(Pledge.owner_member_id))
+        .group_by(col(Pledge.id), col(Pledge.org_id), col(Pledge.owner_kind))
         .subquery()
     )
     c = per_pledge.c
+    member = c.kind == OwnerKind.MEMBER.value
     rows = await session.exec(
         select(
             c.org_id,
-            func.count(),
-            func.sum(case((c.owing == 0, 1), else_=0)),
-            func.sum(case((and_(c.owing > 0, c.paused == 1), 1), else_=0)),
+            *(func.sum(c[k]).label(k) for k in FIGURES),
+            func.sum(case((member, 1), else_=0)).label("published"),
+            func.sum(case((and_(member, c.unreported == 0), 1), else_=0)).label("reported"),
+            func.sum(case((and_(member, c.unreported > 0, c.paused == 1), 1), else_=0)).label(
+                "resting"
+            ),
         ).group_by(c.org_id)
     )
-    for org_id, published, reported, resting in rows.all():
-        unit = tree.units.get(org_id)
+    for row in rows.all():
+        unit = tree.unit(row.org_id)
         if unit is None:
             continue
-        reported, resting = int(reported or 0), int(resting or 0)
+        unit.figures = row_figures(row)
+        unit.has_published = True
+        published, reported = int(row.published or 0), int(row.reported or 0)
+        resting = int(row.resting or 0)
         unit.month["published"] += published
         unit.month["reported"] += reported
         unit.month["paused"] += resting
         unit.month["missing"] += published - reported - resting
-
-
-async def _unit_figures(
-    session: AsyncSession, campaign_id: int, tree: _Tree, month: str, today: date
-) -> None:
-    rows = await session.exec(
-        figures_select(campaign_id, month, today, tree.org.path, Org.id).group_by(col(Org.id))
-    )
-    for row in rows.all():
-        unit = tree.units.get(row[0])
-        if unit is not None:
-            unit.figures = row_figures(row)
-            unit.has_published = True
     submitted = await session.exec(
         select(OrgReport.org_id)
         .join(Org, col(Org.id) == OrgReport.org_id)
         .where(OrgReport.campaign_id == campaign_id, OrgReport.month == month, _path_in(tree.org))
     )
     for org_id in submitted.all():
-        if org_id in tree.units:
-            tree.units[org_id].submitted = True
+        unit = tree.unit(org_id)
+        if unit is not None:
+            unit.submitted = True
 
 
 def _add(into: dict[str, int], more: dict[str, int]) -> None:
@@ -268,15 +270,14 @@ async def monthly_rollup(
     ``idle`` those with nothing published at all. Also the same per direct child.
     """
     org = await session.get(Org, org_id)
-    tree = await _tree(session, campaign_id, org)
+    tree = await _tree(session, org)
     await _member_phases(session, campaign_id, tree)
-    await _member_months(session, campaign_id, tree, month)
-    await _unit_figures(session, campaign_id, tree, month, today)
+    await _published(session, campaign_id, tree, month, today)
     parts = _parts(tree)
     figures = dict.fromkeys(FIGURES, 0)
     members = dict.fromkeys(MEMBER_MONTH, 0)
     missing, idle = [], []
-    for unit in tree.units.values():
+    for unit in tree.in_order():
         unit.month["without"] = unit.month["total"] - unit.month["published"]
         _add(figures, unit.figures)
         _add(members, unit.month)
@@ -316,14 +317,14 @@ async def pledging_rollup(
     started, is drafting or has a pledge returned.
     """
     org = await session.get(Org, org_id)
-    tree = await _tree(session, campaign.id, org)
+    tree = await _tree(session, org)
     await _member_phases(session, campaign.id, tree)
     await _org_phases(session, campaign.id, tree)
     parts = _parts(tree)
     orgs = dict.fromkeys(PHASES, 0)
     members = dict.fromkeys(PHASES, 0)
     behind = []
-    for unit in tree.units.values():
+    for unit in tree.in_order():
         orgs[unit.org_phase] += 1
         _add(members, unit.members)
         waiting = unit.members["not_started"] + unit.members["drafting"]

@@ -45,7 +45,8 @@ def month_bounds(month: str) -> tuple[date, date]:
     return date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1])
 
 
-def _item_figures(month: str, today: date):
+def item_figures(month: str, today: date):
+    """Return the aggregate columns of the item figures of a month (items joined to reports)."""
     first, last = month_bounds(month)
     rep = ProgressReport.__table__.c
     item = PledgeItem.__table__.c
@@ -80,7 +81,7 @@ def figures_select(campaign_id: int, month: str, today: date, org_path: str, *co
     """Return the item figures of a subtree's published pledges, with ``columns`` in front."""
     rep = ProgressReport.__table__.c
     return (
-        select(*columns, *_item_figures(month, today))
+        select(*columns, *item_figures(month, today))
         .select_from(PledgeItem)
         .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
         .join(Org, col(Org.id) == Pledge.org_id)
@@ -216,7 +217,11 @@ async def branch_people(
                 continue
             if report.status is Progress.BLOCKED and item.done_on is None:
                 out["difficulties"].append(
-                    {"owner": name, "content": item.content, "note": report.note}
+                    {
+                        "owner": name,
+                        "content": item.content,
+                        "note": report.note.replace("\n", " "),
+                    }
                 )
             elif report.note and report.note not in notes:
                 notes.append(report.note)
