@@ -241,7 +241,7 @@ async def without_pledge(session: AsyncSession, campaign_id: int, org_id: int) -
         col(Pledge.owner_member_id).is_not(None),
     )
     rows = await session.exec(
-        select(Member.name)
+        select(Member.id, Member.name)  # in roster order
         .join(RoleGrant, col(RoleGrant.member_id) == Member.id)
         .where(
             Member.org_id == org_id,
@@ -249,10 +249,9 @@ async def without_pledge(session: AsyncSession, campaign_id: int, org_id: int) -
             RoleGrant.role == Role.MEMBER,
             col(Member.id).not_in(published),
         )
-        .distinct()
-        .order_by(col(Member.name))
+        .order_by(col(Member.id))
     )
-    return list(rows.all())
+    return list(dict(rows.all()).values())
 
 
 async def branch_report(

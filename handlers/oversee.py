@@ -412,8 +412,8 @@ async def _level(ctx: Ctx, org: Org, page: int, *, edit: str | None = None) -> l
     children = await _children(ctx, org)
     own = access.may_see_org(ctx.actor, org) and await _has_pledges(ctx, org)
     if not children:
-        if own:
-            return await _branch(ctx, org)
+        if access.may_see_org(ctx.actor, org):
+            return await _branch(ctx, org)  # a branch: its ledger, even empty, and its people
         return [ctx.reply("supervise.ledger.empty_level", org=org.name)]
     parts = max(1, -(-len(children) // CHILDREN_PER_PAGE))
     page = min(max(page, 0), parts - 1)
