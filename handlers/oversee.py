@@ -21,9 +21,9 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
-from campaign import access, fulfil, monthly, outbox, propose, rollup, supervise
+from campaign import access, fulfil, monthly, propose, rollup, supervise
 from campaign.monthly import SummaryCb
 from handlers.callbacks import CallbackData
 from handlers.context import Ctx
@@ -38,7 +38,6 @@ from handlers.report import (
     _today,
 )
 from models.campaign import Campaign
-from models.dialog import Outbox
 from models.errors import DomainError
 from models.org import Org, Role
 from models.pledge import OwnerKind, Pledge, PledgeStatus
@@ -143,6 +142,8 @@ async def on_summary_button(ctx: Ctx, cb: CallbackData) -> list[Reply]:
     today = _today(ctx, campaign)
     month = fulfil.month_from_code(cb.month)
     if cb.action == "ok":
+        if ctx.state.dialog == SUMMARY_DIALOG:
+            ctx.state.clear()  # confirmed as it stands: a remark being written is dropped
         after = await _confirmed(ctx, campaign, org, month, today)
         card = await _summary_card(ctx, campaign.id, org.id, month, today, edit=_message_id(ctx))
         return [card, Reply("summary.confirmed_toast", toast=True), *after]
@@ -235,43 +236,17 @@ async def on_summary(ctx: Ctx) -> list[Reply]:
 async def on_remind(ctx: Ctx, cb: CallbackData) -> list[Reply]:
     """Remind whoever still owes this month's report, with the calendar's one reminder."""
     assert isinstance(cb, RemindCb)
-    if not ctx.actor.is_secretary_of(cb.org_id):
-        raise DomainError("error.forbidden")
     org, campaign = await _org_campaign(ctx, cb.org_id)
-    today = _today(ctx, campaign)
-    month = fulfil.month_from_code(cb.month)
-    if month != fulfil.month_of(today):
-        raise DomainError("report.month_closed", month=month)
-    sent, before = set(), set()
-    cards: dict[int, Reply] = {}
-    for due in await fulfil.due_reporters(ctx.session, campaign, month, today):
-        pledge = await ctx.session.get(Pledge, due.pledge_id)
-        if pledge.org_id != org.id:
-            continue
-        key = monthly.prompt_key(campaign.id, month, due.pledge_id, due.member_id, "reminder")
-        # The calendar's reminder uses the same key: one reminder a month, whoever sends it.
-        already = (
-            await ctx.session.exec(
-                select(func.count())
-                .select_from(Outbox)
-                .where(col(Outbox.dedup_key).like(f"{key}:%"))
-            )
-        ).one()
-        if already:
-            before.add(due.member_id)
-            continue
-        if due.pledge_id not in cards:
-            cards[due.pledge_id] = await monthly.report_card(
-                ctx.session, ctx.codec, pledge, month, today=today, template="report.reminder"
-            )
-        if await outbox.notify_member(ctx.session, due.member_id, cards[due.pledge_id], key=key):
-            sent.add(due.member_id)
-    return [
-        Reply("supervise.summary.reminded", {"sent": len(sent), "before": len(before)}),
-        Reply(
-            "supervise.summary.reminded", {"sent": len(sent), "before": len(before)}, toast=True
-        ),
-    ]
+    counts = await monthly.remind_owing(
+        ctx.session,
+        ctx.codec,
+        ctx.actor,
+        campaign,
+        org.id,
+        fulfil.month_from_code(cb.month),
+        today=_today(ctx, campaign),
+    )
+    return [Reply("supervise.summary.reminded", counts)]
 
 
 # --------------------------------------------------------------------------- 台账 (ledger)

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import update
 
 from handlers.events import ContactShared
-from handlers.oversee import LedgerCb
-from models import Outbox, Pledge
+from handlers.oversee import LedgerCb, RemindCb
+from models import Account, Org, OrgType, Outbox, Pledge
 from models.progress import Pause, PauseReason, Rectification
 from tests.chat import MEMBER, REVIEWER, SECRETARY, sender
 from tests.conftest import a_campaign, seed_people
@@ -171,3 +171,49 @@ async def test_no_rectification_for_silence_when_the_member_has_reported(bot):
         await s.exec(update(Pledge).where(Pledge.id == bot.pledge_id).values(published_at=bot.now))
     await bot.cmd(SECRETARY, "ledger")
     assert "连续两个月" not in bot.last(SECRETARY)
+
+
+async def test_many_units_are_paged_and_the_page_is_turned_in_place(bot, monkeypatch):
+    monkeypatch.setattr("handlers.oversee.CHILDREN_PER_PAGE", 1)
+    async with bot.store.write() as s:
+        town = await s.get(Org, bot.people.orgs["township"])
+        org = Org(
+            name="西坪村党支部",
+            full_name=f"{town.full_name}/西坪村党支部",
+            type=OrgType.VILLAGE,
+            parent_id=town.id,
+            depth=town.depth + 1,
+        )
+        s.add(org)
+        await s.flush()
+        org.path = f"{town.path}{org.id}/"
+    await bot.cmd(REVIEWER, "ledger")
+    assert "（第 1/2 页）" in bot.last(REVIEWER)
+    assert bot.labels(REVIEWER) == ["📂 东江村党支部", "下一页 ▶"]
+    await bot.press(REVIEWER, "下一页")
+    assert "（第 2/2 页）" in bot.last(REVIEWER)  # the same message, edited
+    assert bot.labels(REVIEWER) == ["📂 西坪村党支部"]
+    await bot.press(REVIEWER, "西坪村党支部")
+    texts = bot.messenger.texts(REVIEWER)[-2:]
+    assert "西坪村党支部还没有已公示的承诺事项" in texts[0]
+    assert "本月已公示承诺的党员均已报送" in texts[1]
+
+
+async def test_someone_not_bound_cannot_be_reminded_and_the_secretary_is_told(bot):
+    async with bot.store.write() as s:
+        await s.exec(
+            update(Account)
+            .where(Account.member_id == bot.people.ids["member"])
+            .values(active=False)
+        )
+    await bot.cmd(SECRETARY, "summary")
+    await bot.press(SECRETARY, "确认上报")
+    await bot.press(SECRETARY, "提醒未报的人")
+    assert "1 人尚未绑定账号" in bot.last(SECRETARY)
+    assert await bot.count(Outbox, Outbox.dedup_key.like("reminder:%")) == 0
+    # Another branch's secretary, or a forged month, changes nothing.
+    codec = bot.core.codec
+    village = bot.people.orgs["village"]
+    await bot.press_data(MEMBER, codec.encode(RemindCb(village, 202605)))
+    await bot.press_data(SECRETARY, codec.encode(RemindCb(village, 202604)))
+    assert "已截止" in bot.toasts[-1]
