@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import and_, case, exists, func
+from sqlalchemy import and_, case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -124,12 +124,14 @@ async def _tree(session: AsyncSession, org: Org) -> _Tree:
 
 async def _member_phases(session: AsyncSession, campaign_id: int, tree: _Tree) -> None:
     """Count each unit's members by where their own pledge stands (one grouped query)."""
-    is_member = exists(
-        select(RoleGrant.id).where(RoleGrant.member_id == Member.id, RoleGrant.role == Role.MEMBER)
-    )
     rows = await session.exec(
         select(Member.org_id, Pledge.status, func.count(col(Member.id)))
-        .select_from(Member)
+        .select_from(RoleGrant)
+        # A member counts once, by the member role held in their own organization.
+        .join(
+            Member,
+            and_(col(Member.id) == RoleGrant.member_id, col(Member.org_id) == RoleGrant.org_id),
+        )
         .join(Org, col(Org.id) == Member.org_id)
         .outerjoin(
             Pledge,
@@ -139,7 +141,7 @@ async def _member_phases(session: AsyncSession, campaign_id: int, tree: _Tree) -
                 Pledge.owner_kind == OwnerKind.MEMBER,
             ),
         )
-        .where(Member.active == True, _path_in(tree.org), is_member)  # noqa: E712
+        .where(RoleGrant.role == Role.MEMBER, Member.active == True, _path_in(tree.org))  # noqa: E712
         .group_by(col(Member.org_id), col(Pledge.status))
     )
     for org_id, status, n in rows.all():
@@ -174,12 +176,9 @@ async def _published(
     """
     first, last = month_bounds(month)
     rep = ProgressReport.__table__.c
-    paused = exists(
-        select(Pause.id).where(
-            Pause.member_id == Pledge.owner_member_id,
-            Pause.starts_on <= last,
-            Pause.ends_on >= first,
-        )
+    # Computed once for the query (not per pledge): the few members paused this month.
+    paused = col(Pledge.owner_member_id).in_(
+        select(Pause.member_id).where(Pause.starts_on <= last, Pause.ends_on >= first)
     )
     per_pledge = (
         select(
