@@ -48,6 +48,7 @@ def build_router() -> Router:
     r.button(oversee.LedgerCb, oversee.on_ledger_button)
     r.button(oversee.RectMemberCb, oversee.on_rect_member)
     r.button(oversee.RemindCb, oversee.on_remind)
+    r.button(oversee.PhotosCb, oversee.on_photos)
     r.button(ProgressCb, report.on_progress)
     r.button(RestCb, report.on_rest)
     r.button(SummaryCb, oversee.on_summary_button)

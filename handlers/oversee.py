@@ -24,6 +24,7 @@ from datetime import date
 from sqlmodel import col, select
 
 from campaign import access, fulfil, monthly, propose, rollup, supervise
+from campaign.cards import owner_name
 from campaign.monthly import SummaryCb
 from handlers.callbacks import CallbackData
 from handlers.context import Ctx
@@ -40,9 +41,9 @@ from handlers.report import (
 from models.campaign import Campaign
 from models.errors import DomainError
 from models.org import Org, Role
-from models.pledge import OwnerKind, Pledge, PledgeStatus
-from models.progress import Rectification, RectificationStatus
-from models.reply import Button, Reply
+from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
+from models.progress import ProgressReport, Rectification, RectificationStatus
+from models.reply import Attachment, Button, Reply
 
 #: ledger items per message (each message carries the buttons of its own items)
 LEDGER_ROWS = 15
@@ -84,7 +85,15 @@ class RemindCb(CallbackData):
     month: int
 
 
-OVERSEE_TYPES: tuple[type[CallbackData], ...] = (LedgerCb, RectMemberCb, RemindCb)
+@dataclass(frozen=True)
+class PhotosCb(CallbackData):
+    """Show the evidence photos of one ledger item this month."""
+
+    prefix = "lp"
+    item_id: int
+
+
+OVERSEE_TYPES: tuple[type[CallbackData], ...] = (LedgerCb, RectMemberCb, RemindCb, PhotosCb)
 
 
 # --------------------------------------------------------------------------- 月报 (summary)
@@ -308,6 +317,11 @@ async def _ledger_replies(ctx: Ctx, org: Org, campaign: Campaign) -> list[Reply]
             for e in chunk
             if e["rectify"]
         ]
+        photos = [
+            ctx.button("supervise.ledger.photos_button", PhotosCb(e["item_id"]), n=e["n"])
+            for e in chunk
+            if e["photos"]
+        ]
         replies.append(
             Reply(
                 "ledger.text",
@@ -319,7 +333,7 @@ async def _ledger_replies(ctx: Ctx, org: Org, campaign: Campaign) -> list[Reply]
                     "parts": len(chunks),
                     "rectifiable": bool(buttons),
                 },
-                buttons=_rows(buttons, BUTTONS_PER_ROW),
+                buttons=_rows(buttons, BUTTONS_PER_ROW) + _rows(photos, BUTTONS_PER_ROW),
             )
         )
     return replies
@@ -474,4 +488,35 @@ async def on_rect_member(ctx: Ctx, cb: CallbackData) -> list[Reply]:
             months=who["months"],
             pause=supervise.pause_context(pauses.get(pledge.owner_member_id)),
         )
+    ]
+
+
+async def on_photos(ctx: Ctx, cb: CallbackData) -> list[Reply]:
+    """Send the evidence photos of a ledger item this month to whoever may see the ledger."""
+    assert isinstance(cb, PhotosCb)
+    item = await ctx.session.get(PledgeItem, cb.item_id)
+    pledge = await ctx.session.get(Pledge, item.pledge_id) if item else None
+    org = await ctx.session.get(Org, pledge.org_id) if pledge else None
+    if org is None or not access.may_see_org(ctx.actor, org):
+        raise DomainError("error.forbidden")
+    campaign = await fulfil.campaign_of(ctx.session, pledge)
+    month = fulfil.month_of(_today(ctx, campaign))
+    report = (
+        await ctx.session.exec(
+            select(ProgressReport).where(
+                ProgressReport.item_id == item.id, ProgressReport.month == month
+            )
+        )
+    ).first()
+    if report is None or not report.photos:
+        raise DomainError("error.stale_card")
+    context = {
+        "owner": await owner_name(ctx.session, pledge),
+        "org": org.name,
+        "month": month,
+        "note": "",
+    }
+    return [
+        Reply("supervise.notice.photo", context, attachment=Attachment(kind="photo", file_id=p))
+        for p in report.photos
     ]

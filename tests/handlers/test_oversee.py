@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from handlers.events import ContactShared
-from handlers.oversee import LedgerCb, RemindCb
+from handlers.oversee import LedgerCb, PhotosCb, RemindCb
 from models import Account, Org, OrgType, Outbox, Pledge
 from models.progress import Pause, PauseReason, Rectification
 from tests.chat import MEMBER, REVIEWER, SECRETARY, sender
@@ -104,6 +104,12 @@ async def test_a_difficulty_a_note_and_a_photo_reach_the_secretary(bot):
     await bot.cmd(SECRETARY, "ledger")
     ledger = bot.messenger.texts(SECRETARY)[-2]
     assert "💬 苗木款未到位" in ledger and "📷 佐证照片 1 张" in ledger
+    # The photos themselves, from the ledger, to whoever may see it.
+    await bot.press(SECRETARY, "📷 照片 2")
+    (shown,) = [m for c, m in bot.messenger.sent[-1:] if c == SECRETARY]
+    assert shown.attachment == {"kind": "photo", "file_id": "photo-file-7"}
+    await bot.press_data(MEMBER, bot.core.codec.encode(PhotosCb(bot.item_ids[1])))
+    assert "权限" in bot.toasts[-1]
     await bot.cmd(SECRETARY, "summary")
     card = bot.last(SECRETARY)
     assert "遇到困难：" in card and "苗木款未到位，推迟到6月采购" in card
