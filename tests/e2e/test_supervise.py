@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from campaign.demo_data import TOWNSHIP
 from models.org import Member, Org, OrgType, Role, RoleGrant
+from tests.e2e.client import post_json
 from tests.e2e.conftest import BotProcess
 from tests.e2e.test_pledge_loop import (
     MEMBER,
@@ -121,7 +122,7 @@ def test_the_roll_up_names_units_not_started_and_the_office_opens_a_branch_ledge
     assert "尚无公示承诺：西坪党员0、西坪党员1、西坪党员2" in people.text
 
 
-def test_a_difficulty_reason_reaches_the_secretary(start_bot, user_of):
+def test_a_difficulty_reason_and_a_photo_reach_the_secretary(start_bot, user_of, proxy):
     bot: BotProcess = start_bot(prepare=published_pledge_and_held_calendar)
     member, secretary = user_of(bot), user_of(bot)
     bind(member, MEMBER)
@@ -134,6 +135,22 @@ def test_a_difficulty_reason_reaches_the_secretary(start_bot, user_of):
     member.wait_for_reply("已记录困难原因")
     notice = secretary.wait_for_reply(lambda m: "【遇到困难】张建国" in m.text, WAIT)
     assert "花椒苗木款未到位，推迟到下月采购" in notice.text
+
+    # The card completed, a photo as evidence reaches the secretary as a photo (sendPhoto).
+    member.press("☐1 按计划", card)
+    member.wait_for_reply("进度已报齐")
+    mark = proxy.mark()
+    photo = [{"file_id": "AgAD-e2e-photo", "file_unique_id": "u-e2e", "width": 8, "height": 6}]
+    post_json(f"{member.url}/sendMessage", member._message(photo=photo, caption="培训现场"))
+    member.wait_for_reply("照片已收到")
+    sent = proxy.wait_for_call(
+        "sendPhoto",
+        token=bot.token,
+        after=mark,
+        where=lambda c: str(c.params.get("chat_id")) == str(secretary.chat_id),
+    )
+    assert sent.params["photo"] == "AgAD-e2e-photo" and "培训现场" in sent.params["caption"]
+
     secretary.send_command("/ledger")
     ledger = secretary.wait_for_reply(lambda m: m.text.startswith("【台账】东江村党支部"))
-    assert "💬 花椒苗木款未到位" in ledger.text
+    assert "💬 花椒苗木款未到位" in ledger.text and "📷 佐证照片 1 张" in ledger.text
