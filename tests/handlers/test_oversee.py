@@ -11,9 +11,11 @@ from datetime import date
 import pytest
 from sqlalchemy import update
 
+from campaign import fulfil
 from handlers.events import ContactShared
 from handlers.oversee import LedgerCb, PhotosCb, RemindCb
 from models import Account, Org, OrgType, Outbox, Pledge
+from models.pledge import OwnerKind
 from models.progress import Pause, PauseReason, Rectification
 from tests.chat import MEMBER, REVIEWER, SECRETARY, sender
 from tests.conftest import a_campaign, seed_people
@@ -223,3 +225,15 @@ async def test_someone_not_bound_cannot_be_reminded_and_the_secretary_is_told(bo
     await bot.press_data(MEMBER, codec.encode(RemindCb(village, 202605)))
     await bot.press_data(SECRETARY, codec.encode(RemindCb(village, 202604)))
     assert "已截止" in bot.toasts[-1]
+
+
+async def test_an_organizations_difficulty_goes_to_the_level_above(bot):
+    village, member = bot.people.orgs["village"], bot.people.ids["member"]
+    async with bot.store.read() as s:
+        own = Pledge(campaign_id=1, owner_kind=OwnerKind.ORG, org_id=village, drafted_by=member)
+        mine = Pledge(
+            campaign_id=1, owner_kind=OwnerKind.MEMBER, org_id=village, drafted_by=member
+        )
+        mine.owner_member_id = member
+        assert await fulfil.overseers(s, own) == [bot.people.ids["reviewer"]]
+        assert await fulfil.overseers(s, mine) == [bot.people.ids["secretary"]]
