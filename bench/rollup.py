@@ -1,11 +1,15 @@
-"""Benchmark: the monthly roll-up up the tree on the demo data, next to one raw SQL aggregation.
+"""Benchmark: the roll-up up the tree on the demo data, next to one raw SQL aggregation.
 
-Builds a store with the Longnan demo roster (``--members``, default 100000), gives every member
-a published pledge of two items, reports about three in four of them for the month (some done,
-some blocked), confirms most branches' reports, then times the city summary and one county's
-summary as the bot computes them (``campaign.supervise.subtree_summary``: figures, units
-submitted and missing, per-child breakdown) beside a single raw SQL aggregation of the same
-item figures. Prints the figures and ends with one line of JSON.
+Builds a store with the Longnan demo roster (``--members``, default 100000). Most members have
+a pledge of two items (about 85 % published, the rest drafting, awaiting review or returned,
+a few not started), most branches an organization pledge; about three in four published items
+are reported for the month (some done, some blocked) and most branches' reports confirmed.
+Then it times, at the city and at one county, the two roll-ups as the bot computes them
+(``campaign.rollup``): the monthly one (item figures, every unit and member counted, units
+missing and idle named, per-child breakdown) beside one raw SQL aggregation of the same item
+figures, and the pledging one (every unit's and member's pledging phase, per child, units
+behind named) beside one raw SQL aggregation of the members' phases. Prints the figures and
+ends with one line of JSON.
 
     .venv/bin/python bench/rollup.py --members 20000
 """
@@ -27,15 +31,26 @@ from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from campaign import supervise
+from campaign import rollup
 from campaign.db import Store
 from campaign.demo_data import CITY, COUNTY, load_demo
 from campaign.setup import open_campaign
-from models import Member, Org, OrgReport, Pledge, PledgeItem, ProgressReport
+from models import Campaign, Member, Org, OrgReport, Pledge, PledgeItem, ProgressReport
 from models.base import utcnow
 
 MONTH = "2027-05"
 TODAY = date(2027, 5, 28)
+PLEDGING_DAY = date(2027, 4, 20)
+PHASE_RAW = """
+SELECT p.status, count(m.id)
+FROM member m
+JOIN org o ON o.id = m.org_id
+LEFT JOIN pledge p ON p.owner_member_id = m.id AND p.campaign_id = :campaign
+     AND p.owner_kind = 'member'
+WHERE m.active AND o.path LIKE :path
+  AND EXISTS (SELECT 1 FROM rolegrant g WHERE g.member_id = m.id AND g.role = 'member')
+GROUP BY p.status
+"""
 RAW = """
 SELECT count(i.id),
        sum(CASE WHEN i.done_on IS NOT NULL THEN 1 ELSE 0 END),
@@ -62,6 +77,14 @@ async def build(store: Store, members: int) -> int:
     now = utcnow()
     pledges, items, reports = [], [], []
     for n, (member_id, org_id) in enumerate(people, 1):
+        phase = rng.random()
+        if phase < 0.05:
+            continue  # not started
+        status = "published"
+        for limit, name in ((0.10, "draft"), (0.13, "submitted"), (0.15, "returned")):
+            if phase < limit:
+                status = name
+                break
         pledges.append(
             {
                 "id": n,
@@ -70,10 +93,10 @@ async def build(store: Store, members: int) -> int:
                 "org_id": org_id,
                 "owner_member_id": member_id,
                 "drafted_by": member_id,
-                "status": "published",
+                "status": status,
                 "version": 1,
                 "post": "",
-                "published_at": now,
+                "published_at": now if status == "published" else None,
             }
         )
         for k in range(2):
@@ -95,7 +118,7 @@ async def build(store: Store, members: int) -> int:
                     "done_on": done,
                 }
             )
-            if roll < 0.75:
+            if roll < 0.75 and status == "published":
                 status = "done" if done else ("blocked" if roll > 0.7 else "on_track")
                 reports.append(
                     {
@@ -114,6 +137,23 @@ async def build(store: Store, members: int) -> int:
             for i in range(0, len(rows), 5000):
                 await s.exec(insert(table), params=rows[i : i + 5000])
         branches = sorted({org for _, org in people})
+        first_org = len(people) + 1
+        org_pledges = [
+            {
+                "id": first_org + k,
+                "campaign_id": camp.id,
+                "owner_kind": "org",
+                "org_id": org,
+                "owner_member_id": None,
+                "drafted_by": people[0][0],
+                "status": "published" if rng.random() < 0.8 else "draft",
+                "version": 1,
+                "post": "",
+                "published_at": now,
+            }
+            for k, org in enumerate(branches)
+        ]
+        await s.exec(insert(Pledge), params=org_pledges)
         confirmed = [
             {
                 "campaign_id": camp.id,
@@ -160,7 +200,7 @@ async def main() -> None:
 
         async def ours(org=org):
             async with store.read() as s:
-                return await supervise.subtree_summary(s, camp, org.id, MONTH, TODAY)
+                return await rollup.monthly_rollup(s, camp, org.id, MONTH, TODAY)
 
         async def raw(org=org):
             async with store.read() as s:
@@ -193,13 +233,42 @@ async def main() -> None:
         print(
             f"{label:6} summary {t_ours * 1000:8.1f} ms   raw SQL figures {t_raw * 1000:8.1f} ms"
             f"   ratio {t_ours / t_raw:5.1f}x   items {f['items']}  units {summary['submitted']}"
-            f"/{summary['expected']} submitted  children {len(summary['children'])}"
+            f"/{summary['expected']} submitted, {summary['idle']['count']} idle"
+            f"  members {summary['members']['total']}  children {len(summary['children'])}"
             f"  figures equal: {same}"
         )
         out[f"{label}_ms"] = round(t_ours * 1000, 1)
         out[f"{label}_raw_ms"] = round(t_raw * 1000, 1)
         out[f"{label}_ratio"] = round(t_ours / t_raw, 2)
         out[f"{label}_figures_equal"] = same
+
+        async def pledging(org=org):
+            async with store.read() as s:
+                campaign = await s.get(Campaign, camp)
+                return await rollup.pledging_rollup(s, campaign, org.id, PLEDGING_DAY)
+
+        async def phase_raw(org=org):
+            async with store.read() as s:
+                rows = await s.exec(text(PHASE_RAW).bindparams(campaign=camp, path=f"{org.path}%"))
+                counts = dict.fromkeys(rollup.PHASES, 0)
+                for status, n in rows.all():
+                    counts[rollup.phase_of(status)] += n
+                return counts
+
+        t_phase, phases = await timed(pledging, args.repeat)
+        t_phase_raw, raw_phases = await timed(phase_raw, args.repeat)
+        same = phases["members"] == raw_phases
+        print(
+            f"{label:6} pledging {t_phase * 1000:7.1f} ms   raw SQL phases "
+            f" {t_phase_raw * 1000:8.1f} ms   ratio {t_phase / t_phase_raw:5.1f}x"
+            f"   units {phases['units']}"
+            f"  members {phases['member_total']}  behind {phases['behind']['count']}"
+            f"  phases equal: {same}"
+        )
+        out[f"{label}_pledging_ms"] = round(t_phase * 1000, 1)
+        out[f"{label}_pledging_raw_ms"] = round(t_phase_raw * 1000, 1)
+        out[f"{label}_pledging_ratio"] = round(t_phase / t_phase_raw, 2)
+        out[f"{label}_phases_equal"] = same
     await store.dispose()
     print(json.dumps(out))
 

@@ -89,7 +89,7 @@ def allowed_actions(actor: Actor | None) -> list[Action]:
         out.append(Action.REVIEW)
     if actor.has(Role.SECRETARY) or actor.has(Role.REVIEWER) or actor.has(Role.OFFICE):
         out.append(Action.SUMMARY)
-    if actor.has(Role.SECRETARY):
+    if actor.has(Role.SECRETARY) or actor.has(Role.REVIEWER) or actor.has(Role.OFFICE):
         out.append(Action.LEDGER)
     if actor.has(Role.SECRETARY) or actor.has(Role.OFFICE):
         out.append(Action.BIND_GROUP)
@@ -144,14 +144,28 @@ def may_decide(actor: Actor, pledge: Pledge) -> bool:
     return any(g.role is role and g.org_id == pledge.review_org_id for g in actor.grants)
 
 
-async def may_supervise(session: AsyncSession, actor: Actor, pledge: Pledge) -> bool:
-    """Tell whether the actor oversees a pledge: its branch's secretary, or a level above."""
-    if pledge.owner_kind is OwnerKind.MEMBER and actor.is_secretary_of(pledge.org_id):
-        return True
-    org = await session.get(Org, pledge.org_id)
+def oversees_from_above(actor: Actor, org: Org) -> bool:
+    """Tell whether the actor sees an organization from a level above: office or reviewer.
+
+    An office sees its own organization and everything below it; a reviewer everything
+    strictly below its organization.
+    """
     for g in actor.grants:
         if g.role is Role.OFFICE and org.path.startswith(g.org_path):
             return True
         if g.role is Role.REVIEWER and org.path.startswith(g.org_path) and g.org_id != org.id:
             return True
     return False
+
+
+def may_see_org(actor: Actor, org: Org) -> bool:
+    """Tell whether the actor may open an organization's 台账: its secretary, or from above."""
+    return actor.is_secretary_of(org.id) or oversees_from_above(actor, org)
+
+
+async def may_supervise(session: AsyncSession, actor: Actor, pledge: Pledge) -> bool:
+    """Tell whether the actor oversees a pledge: its branch's secretary, or a level above."""
+    if pledge.owner_kind is OwnerKind.MEMBER and actor.is_secretary_of(pledge.org_id):
+        return True
+    org = await session.get(Org, pledge.org_id)
+    return org is not None and oversees_from_above(actor, org)

@@ -8,6 +8,7 @@ people are not asked at all.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -15,14 +16,16 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import access, audit, propose
+from campaign import access, audit, outbox, people, propose
 from campaign.access import Actor
+from campaign.cards import owner_name
 from models.base import utcnow
 from models.campaign import Campaign
 from models.errors import DomainError
-from models.org import Member, Role, RoleGrant
+from models.org import Member, Org, Role, RoleGrant
 from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
 from models.progress import Pause, PauseReason, Progress, ProgressReport
+from models.reply import Attachment, Reply
 
 NOTE_MAX = 1000
 PHOTOS_MAX = 9
@@ -160,7 +163,57 @@ async def record(
         subject=f"item:{item_id}",
         payload={"month": month, "status": status.value, "note": note},
     )
+    if status is Progress.BLOCKED and note:
+        context = {"content": item.content, "note": note}
+        digest = _digest(note)
+        await _tell_overseers(
+            session,
+            actor,
+            pledge,
+            "supervise.notice.blocked",
+            context,
+            f"blocked:{row.id}:{digest}",
+        )
     return row
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+async def overseers(session: AsyncSession, pledge: Pledge) -> list[int]:
+    """Return who is told what a pledge's owner says: the branch's secretaries, or upward.
+
+    A member's difficulty, notes and photos go to the secretaries of the member's branch; an
+    organization's (reported by its secretary) to the reviewers of the level above.
+    """
+    if pledge.owner_kind is OwnerKind.MEMBER:
+        return await people.secretaries(session, pledge.org_id)
+    org = await session.get(Org, pledge.org_id)
+    if org is None or org.parent_id is None:
+        return []
+    return await people.holders(session, Role.REVIEWER, org.parent_id)
+
+
+async def _tell_overseers(
+    session: AsyncSession,
+    actor: Actor,
+    pledge: Pledge,
+    template: str,
+    context: dict,
+    key: str,
+    attachment: Attachment | None = None,
+) -> None:
+    org = await session.get(Org, pledge.org_id)
+    context = {
+        **context,
+        "owner": await owner_name(session, pledge),
+        "org": org.name if org else "",
+    }
+    reply = Reply(template, context, attachment=attachment)
+    for member_id in await overseers(session, pledge):
+        if member_id != actor.member_id:
+            await outbox.notify_member(session, member_id, reply, key=f"{key}:{member_id}")
 
 
 async def record_rest_on_track(
@@ -210,7 +263,7 @@ async def add_evidence(
     for row in rows:
         if note:
             row.note = f"{row.note}\n{note}".strip()[:NOTE_MAX]
-        if photo and len(row.photos) < PHOTOS_MAX:
+        if photo and photo not in row.photos and len(row.photos) < PHOTOS_MAX:
             row.photos = [*row.photos, photo]
         session.add(row)
     await audit.record(
@@ -220,6 +273,26 @@ async def add_evidence(
         subject=f"pledge:{pledge_id}",
         payload={"month": month, "note": note, "photo": photo},
     )
+    context = {"month": month, "note": note}
+    if photo:
+        await _tell_overseers(
+            session,
+            actor,
+            pledge,
+            "supervise.notice.photo",
+            context,
+            f"evidence:{pledge_id}:{month}:{_digest(photo)}",
+            Attachment(kind="photo", file_id=photo),
+        )
+    elif note:
+        await _tell_overseers(
+            session,
+            actor,
+            pledge,
+            "supervise.notice.note",
+            context,
+            f"evidence:{pledge_id}:{month}:{_digest(note)}",
+        )
     return len(rows)
 
 

@@ -13,9 +13,12 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import fulfil, propose, supervise
+from campaign import fulfil, outbox, propose, supervise
+from campaign.access import Actor
 from campaign.cards import owner_name
 from models.callbacks import CallbackCodec, CallbackData
+from models.campaign import Campaign
+from models.errors import DomainError
 from models.org import Org
 from models.pledge import Pledge
 from models.progress import Progress
@@ -141,3 +144,49 @@ async def summary_card(
         ),
     )
     return Reply("summary.card", report, buttons=buttons, edit_message_id=edit_message_id)
+
+
+async def remind_owing(
+    session: AsyncSession,
+    codec: CallbackCodec,
+    actor: Actor,
+    campaign: Campaign,
+    org_id: int,
+    month: str,
+    *,
+    today: date,
+) -> dict[str, int]:
+    """Send the month's reminder to a branch's members still owing it, as the calendar would.
+
+    The outbox key is the calendar's, so nobody gets a second reminder in a month, whichever
+    sends it first. Returns how many were reminded now, had been before, and have no account.
+
+    Raises:
+        DomainError: ``error.forbidden`` unless the actor is the branch's secretary,
+            ``report.month_closed`` for another month.
+    """
+    if not actor.is_secretary_of(org_id):
+        raise DomainError("error.forbidden")
+    if month != fulfil.month_of(today):
+        raise DomainError("report.month_closed", month=month)
+    counts = {"sent": 0, "before": 0, "unbound": 0}
+    cards: dict[int, Reply] = {}
+    for due in await fulfil.due_reporters(session, campaign, month, today):
+        pledge = await session.get(Pledge, due.pledge_id)
+        if pledge.org_id != org_id:
+            continue
+        key = prompt_key(campaign.id, month, due.pledge_id, due.member_id, "reminder")
+        accounts, before = await outbox.queued_before(session, due.member_id, key)
+        if not accounts:
+            counts["unbound"] += 1
+            continue
+        if before:
+            counts["before"] += 1
+            continue
+        if due.pledge_id not in cards:
+            cards[due.pledge_id] = await report_card(
+                session, codec, pledge, month, today=today, template="report.reminder"
+            )
+        await outbox.notify_member(session, due.member_id, cards[due.pledge_id], key=key)
+        counts["sent"] += 1
+    return counts

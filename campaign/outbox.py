@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.base import utcnow
@@ -94,3 +94,20 @@ async def notify_member(
         if row_id is not None:
             ids.append(row_id)
     return ids
+
+
+async def queued_before(session: AsyncSession, member_id: int, key: str) -> tuple[int, bool]:
+    """Return how many active accounts a member has, and whether ``key`` was queued to one."""
+    accounts = (
+        await session.exec(
+            select(Account.platform, Account.chat_id).where(
+                Account.member_id == member_id,
+                Account.active == True,  # noqa: E712
+            )
+        )
+    ).all()
+    keys = [f"{key}:{platform}:{chat_id}" for platform, chat_id in accounts]
+    if not keys:
+        return 0, False
+    found = await session.exec(select(Outbox.id).where(col(Outbox.dedup_key).in_(keys)).limit(1))
+    return len(keys), found.first() is not None

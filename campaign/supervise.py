@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import and_, case, func
 from sqlmodel import col, select
@@ -22,9 +22,10 @@ from campaign.cards import RectCb, owner_name
 from campaign.fulfil import month_of
 from models.base import utcnow
 from models.callbacks import CallbackCodec
+from models.campaign import Campaign
 from models.errors import DomainError
-from models.org import Member, Org
-from models.pledge import Pledge, PledgeItem, PledgeStatus
+from models.org import Member, Org, Role, RoleGrant
+from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
 from models.progress import (
     OrgReport,
     Pause,
@@ -35,7 +36,6 @@ from models.progress import (
 )
 from models.reply import Button, Reply
 
-MISSING_NAMED = 20
 REASON_MAX = 1000
 
 
@@ -45,7 +45,8 @@ def month_bounds(month: str) -> tuple[date, date]:
     return date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1])
 
 
-def _item_figures(month: str, today: date):
+def item_figures(month: str, today: date):
+    """Return the aggregate columns of the item figures of a month (items joined to reports)."""
     first, last = month_bounds(month)
     rep = ProgressReport.__table__.c
     item = PledgeItem.__table__.c
@@ -71,15 +72,16 @@ def _item_figures(month: str, today: date):
 FIGURES = ("items", "done", "done_month", "on_track", "blocked", "overdue", "unreported")
 
 
-def _figures(row) -> dict:
+def row_figures(row) -> dict:
+    """Return the item figures of one result row."""
     return {k: int(getattr(row, k) or 0) for k in FIGURES}
 
 
-def _figures_select(campaign_id: int, month: str, today: date, org_path: str, *columns):
+def figures_select(campaign_id: int, month: str, today: date, org_path: str, *columns):
     """Return the item figures of a subtree's published pledges, with ``columns`` in front."""
     rep = ProgressReport.__table__.c
     return (
-        select(*columns, *_item_figures(month, today))
+        select(*columns, *item_figures(month, today))
         .select_from(PledgeItem)
         .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
         .join(Org, col(Org.id) == Pledge.org_id)
@@ -98,8 +100,158 @@ def _figures_select(campaign_id: int, month: str, today: date, org_path: str, *c
 async def _figures_for(
     session: AsyncSession, campaign_id: int, month: str, today: date, *, org_path: str
 ) -> dict:
-    query = _figures_select(campaign_id, month, today, org_path)
-    return _figures((await session.exec(query)).one())
+    query = figures_select(campaign_id, month, today, org_path)
+    return row_figures((await session.exec(query)).one())
+
+
+def previous_month(month: str) -> str:
+    """Return the month key before a month key."""
+    first, _ = month_bounds(month)
+    return month_of(first - timedelta(days=1))
+
+
+def asked_months(campaign: Campaign, today: date) -> tuple[str, str]:
+    """Return the two latest months whose prompt has gone out, the latest first.
+
+    A month counts once its report day has come, so "two months without a report" never
+    counts a month nobody was asked yet.
+    """
+    month = month_of(today)
+    if today.day < clamp_day(today.year, today.month, campaign.report_day):
+        month = previous_month(month)
+    return month, previous_month(month)
+
+
+def clamp_day(year: int, month: int, day: int) -> int:
+    """Return ``day``, or the month's last day when the month is shorter."""
+    return min(max(1, day), calendar.monthrange(year, month)[1])
+
+
+async def pauses_on(session: AsyncSession, member_ids: list[int], first: date, last: date):
+    """Return the latest pause of each member overlapping the days, by member id."""
+    rows = await session.exec(
+        select(Pause)
+        .where(
+            col(Pause.member_id).in_(member_ids), Pause.starts_on <= last, Pause.ends_on >= first
+        )
+        .order_by(col(Pause.ends_on))
+    )
+    return {p.member_id: p for p in rows.all()}
+
+
+def pause_context(pause: Pause | None) -> dict | None:
+    """Return what the messages show of a pause: its reason and last day."""
+    if pause is None:
+        return None
+    return {"reason": pause.reason.value, "until": pause.ends_on.isoformat()}
+
+
+async def branch_people(
+    session: AsyncSession, campaign: Campaign, org_id: int, month: str, today: date
+) -> dict:
+    """Return a branch's people this month: reported, missing, paused, without a pledge.
+
+    Each missing member says whether they have not reported for the two latest months asked
+    (``silent``), for which 限期整改 may be opened. Also this month's difficulties and notes.
+    """
+    pledges = (
+        await session.exec(
+            select(Pledge)
+            .where(
+                Pledge.campaign_id == campaign.id,
+                Pledge.org_id == org_id,
+                Pledge.status == PledgeStatus.PUBLISHED,
+            )
+            .order_by(col(Pledge.owner_kind).desc(), col(Pledge.id))
+        )
+    ).all()
+    ids = [p.id for p in pledges]
+    items = (
+        await session.exec(
+            select(PledgeItem)
+            .where(col(PledgeItem.pledge_id).in_(ids))
+            .order_by(col(PledgeItem.pledge_id), col(PledgeItem.seq))
+        )
+    ).all()
+    latest, before = asked_months(campaign, today)
+    reports = (
+        await session.exec(
+            select(ProgressReport).where(
+                col(ProgressReport.pledge_id).in_(ids),
+                col(ProgressReport.month).in_([month, latest, before]),
+            )
+        )
+    ).all()
+    this_month = {r.item_id: r for r in reports if r.month == month}
+    months_reported = {(r.pledge_id, r.month) for r in reports}
+    first, last = month_bounds(month)
+    member_ids = [p.owner_member_id for p in pledges if p.owner_member_id is not None]
+    pauses = await pauses_on(session, member_ids, first, last)
+    start, _ = month_bounds(before)
+    # Published after the earlier month's prompt: not asked twice yet, so never "silent".
+    report_day = start.replace(day=clamp_day(start.year, start.month, campaign.report_day))
+    out: dict = {"reported": [], "missing": [], "paused": [], "difficulties": [], "notes": []}
+    for pledge in pledges:
+        name = await owner_name(session, pledge)
+        mine = [i for i in items if i.pledge_id == pledge.id]
+        owing = [i for i in mine if i.done_on is None and i.id not in this_month]
+        pause = pauses.get(pledge.owner_member_id)
+        entry = {"name": name, "pledge_id": pledge.id, "owing": len(owing)}
+        if not owing:
+            out["reported"].append(entry)
+        elif pause is not None:
+            out["paused"].append({**entry, **pause_context(pause)})
+        else:
+            published = pledge.published_at.date() if pledge.published_at else today
+            entry["silent"] = (
+                pledge.owner_kind is OwnerKind.MEMBER
+                and published < report_day
+                and (pledge.id, latest) not in months_reported
+                and (pledge.id, before) not in months_reported
+            )
+            out["missing"].append(entry)
+        photos, notes = 0, []
+        for item in mine:
+            report = this_month.get(item.id)
+            if report is None:
+                continue
+            if report.status is Progress.BLOCKED and item.done_on is None:
+                out["difficulties"].append(
+                    {
+                        "owner": name,
+                        "content": item.content,
+                        "note": report.note.replace("\n", " "),
+                    }
+                )
+            elif report.note and report.note not in notes:
+                notes.append(report.note)
+            photos = max(photos, len(report.photos))
+        if notes or photos:
+            out["notes"].append({"owner": name, "note": "\n".join(notes), "photos": photos})
+    out["months"] = [before, latest]
+    return out
+
+
+async def without_pledge(session: AsyncSession, campaign_id: int, org_id: int) -> list[str]:
+    """Return the names of a branch's members with no published pledge in the campaign."""
+    published = select(Pledge.owner_member_id).where(
+        Pledge.campaign_id == campaign_id,
+        Pledge.owner_kind == OwnerKind.MEMBER,
+        Pledge.status == PledgeStatus.PUBLISHED,
+        col(Pledge.owner_member_id).is_not(None),
+    )
+    rows = await session.exec(
+        select(Member.id, Member.name)  # in roster order
+        .join(RoleGrant, col(RoleGrant.member_id) == Member.id)
+        .where(
+            Member.org_id == org_id,
+            Member.active == True,  # noqa: E712
+            RoleGrant.role == Role.MEMBER,
+            col(Member.id).not_in(published),
+        )
+        .order_by(col(Member.id))
+    )
+    return list(dict(rows.all()).values())
 
 
 async def branch_report(
@@ -107,45 +259,8 @@ async def branch_report(
 ) -> dict:
     """Return a branch's month: who reported, who not, who is paused, and the item figures."""
     org = await session.get(Org, org_id)
-    pledges = (
-        await session.exec(
-            select(Pledge).where(
-                Pledge.campaign_id == campaign_id,
-                Pledge.org_id == org_id,
-                Pledge.status == PledgeStatus.PUBLISHED,
-            )
-        )
-    ).all()
-    first, last = month_bounds(month)
-    paused = set(
-        (
-            await session.exec(
-                select(Pause.member_id).where(Pause.starts_on <= last, Pause.ends_on >= first)
-            )
-        ).all()
-    )
-    reported, missing, resting = [], [], []
-    for pledge in pledges:
-        items = (
-            await session.exec(select(PledgeItem).where(PledgeItem.pledge_id == pledge.id))
-        ).all()
-        answered = set(
-            (
-                await session.exec(
-                    select(ProgressReport.item_id).where(
-                        ProgressReport.pledge_id == pledge.id, ProgressReport.month == month
-                    )
-                )
-            ).all()
-        )
-        owing = [i for i in items if i.done_on is None and i.id not in answered]
-        name = await owner_name(session, pledge)
-        if not owing:
-            reported.append(name)
-        elif pledge.owner_member_id in paused:
-            resting.append(name)
-        else:
-            missing.append(name)
+    campaign = await session.get(Campaign, campaign_id)
+    who = await branch_people(session, campaign, org_id, month, today)
     confirmed = (
         await session.exec(
             select(OrgReport).where(OrgReport.org_id == org_id, OrgReport.month == month)
@@ -155,10 +270,13 @@ async def branch_report(
         "org_id": org_id,
         "org": org.name if org else "",
         "month": month,
-        "pledges": len(pledges),
-        "reported": reported,
-        "missing": missing,
-        "paused": resting,
+        "pledges": sum(len(who[k]) for k in ("reported", "missing", "paused")),
+        "reported": [e["name"] for e in who["reported"]],
+        "missing": [e["name"] for e in who["missing"]],
+        "paused": [e["name"] for e in who["paused"]],
+        "owing_items": sum(e["owing"] for e in who["missing"]),
+        "difficulties": who["difficulties"],
+        "notes": who["notes"],
         "figures": await _figures_for(session, campaign_id, month, today, org_path=org.path),
         "confirmed": confirmed is not None,
         "remarks": confirmed.remarks if confirmed else "",
@@ -231,76 +349,6 @@ async def reporting_branches(session: AsyncSession, campaign_id: int, org_path: 
         .order_by(col(Org.id))
     )
     return list(rows.all())
-
-
-async def subtree_summary(
-    session: AsyncSession, campaign_id: int, org_id: int, month: str, today: date
-) -> dict:
-    """Return a level's month over its subtree: figures, units submitted, units missing (named).
-
-    Also the same per direct child, so a county sees its townships and a city its counties.
-    One grouped query gives every reporting unit's figures; the tree does the rest.
-    """
-    org = await session.get(Org, org_id)
-    rows = (
-        await session.exec(
-            _figures_select(campaign_id, month, today, org.path, Org.id, Org.name, Org.path)
-            .group_by(col(Org.id), col(Org.name), col(Org.path))
-            .order_by(col(Org.id))
-        )
-    ).all()
-    submitted = set(
-        (
-            await session.exec(
-                select(OrgReport.org_id)
-                .join(Org, col(Org.id) == OrgReport.org_id)
-                .where(
-                    OrgReport.campaign_id == campaign_id,
-                    OrgReport.month == month,
-                    col(Org.path).startswith(org.path),
-                )
-            )
-        ).all()
-    )
-    children = (
-        await session.exec(select(Org).where(Org.parent_id == org_id).order_by(col(Org.id)))
-    ).all()
-    totals = _zero()
-    parts = {
-        child.id: {"org": child.name, "figures": _zero(), "expected": 0, "submitted": 0}
-        for child in children
-    }
-    missing = []
-    for row in rows:
-        figures = _figures(row)
-        _add(totals, figures)
-        child = next((c for c in children if row.path.startswith(c.path)), None)
-        if child is not None:
-            part = parts[child.id]
-            _add(part["figures"], figures)
-            part["expected"] += 1
-            part["submitted"] += row.id in submitted
-        if row.id not in submitted:
-            missing.append(row.name)
-    return {
-        "org": org.name,
-        "month": month,
-        "figures": totals,
-        "expected": len(rows),
-        "submitted": len([r for r in rows if r.id in submitted]),
-        "missing": missing[:MISSING_NAMED],
-        "missing_more": max(0, len(missing) - MISSING_NAMED),
-        "children": [p for p in parts.values() if p["figures"]["items"]],
-    }
-
-
-def _zero() -> dict:
-    return dict.fromkeys(FIGURES, 0)
-
-
-def _add(into: dict, more: dict) -> None:
-    for key in FIGURES:
-        into[key] += more[key]
 
 
 async def open_rectification(
@@ -496,6 +544,9 @@ class LedgerRow:
     state: str
     item_id: int | None = None
     pledge_id: int | None = None
+    member_id: int | None = None
+    note: str = ""
+    photos: int = 0
 
 
 async def ledger(
@@ -526,13 +577,10 @@ async def ledger(
         ).all()
         for item in items:
             reports = (
-                await session.exec(
-                    select(ProgressReport.month, ProgressReport.status).where(
-                        ProgressReport.item_id == item.id
-                    )
-                )
+                await session.exec(select(ProgressReport).where(ProgressReport.item_id == item.id))
             ).all()
-            months = {m: s.value for m, s in reports}
+            months = {r.month: r.status.value for r in reports}
+            current = next((r for r in reports if r.month == this_month), None)
             if item.done_on is not None:
                 state = "done"
             elif item.deadline and item.deadline < today:
@@ -555,6 +603,9 @@ async def ledger(
                     state=state,
                     item_id=item.id,
                     pledge_id=pledge.id,
+                    member_id=pledge.owner_member_id,
+                    note=current.note if current else "",
+                    photos=len(current.photos) if current else 0,
                 )
             )
     return out

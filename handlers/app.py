@@ -8,7 +8,7 @@ from datetime import datetime
 from campaign.cards import CriterionCb, PeerCb, ReasonCb, RectCb, ReviewCb
 from campaign.db import Store
 from campaign.monthly import MONTHLY_TYPES, ProgressCb, RestCb, SummaryCb
-from handlers import group, mine, pledge, report, review, start
+from handlers import group, mine, oversee, pledge, report, review, start
 from handlers.callbacks import CallbackCodec
 from handlers.context import CoreConfig
 from handlers.core import Core
@@ -43,11 +43,15 @@ def build_router() -> Router:
     r.command("mine", mine.on_mine)
     r.command("public", mine.on_public, group=True)
     r.command("report", report.on_report)
-    r.command("summary", report.on_summary)
-    r.command("ledger", report.on_ledger)
+    r.command("summary", oversee.on_summary)
+    r.command("ledger", oversee.on_ledger)
+    r.button(oversee.LedgerCb, oversee.on_ledger_button)
+    r.button(oversee.RectMemberCb, oversee.on_rect_member)
+    r.button(oversee.RemindCb, oversee.on_remind)
+    r.button(oversee.PhotosCb, oversee.on_photos)
     r.button(ProgressCb, report.on_progress)
     r.button(RestCb, report.on_rest)
-    r.button(SummaryCb, report.on_summary_button)
+    r.button(SummaryCb, oversee.on_summary_button)
     r.button(report.PauseCb, report.on_pause)
     r.button(report.ResumeCb, report.on_resume)
     r.button(report.RectifyCb, report.on_rectify)
@@ -55,7 +59,7 @@ def build_router() -> Router:
     r.dialog(report.BLOCKED_DIALOG, report.on_blocked_reason)
     r.dialog(report.NOTE_DIALOG, report.on_note)
     r.dialog(report.PAUSE_DIALOG, report.on_pause_until)
-    r.dialog(report.SUMMARY_DIALOG, report.on_summary_remarks)
+    r.dialog(report.SUMMARY_DIALOG, oversee.on_summary_remarks)
     r.dialog(report.RECT_OPEN_DIALOG, report.on_rect_input)
     r.dialog(report.RECT_CLAIM_DIALOG, report.on_rect_claim_note)
     r.contact = start.on_contact

@@ -1,4 +1,4 @@
-"""S6/S7 in chat: 每月一报 (/report, its card, pauses), the branch's 月报, the 台账, 限期整改.
+"""S6/S7 in chat: 每月一报 (/report, its card, pauses) and 限期整改 (/summary, /ledger: oversee).
 
 Every card is rebuilt from the records (``campaign.monthly``), so a pressed button edits the
 card it sits on to the same truth the jobs would show. An all-on-track month is one tap on
@@ -16,9 +16,7 @@ Dialogs of this module, as a table of states (the text handlers below are the tr
         report_note --> [*] : NOTE_WINDOW over, /cancel
         [*] --> report_pause : 暂停提醒, then a reason
         report_pause --> [*] : the last day, typed
-        [*] --> summary_fix : 补充更正 on the summary card
-        summary_fix --> [*] : the remark, typed (confirms the report)
-        [*] --> rect_open : 限期整改 on /ledger
+        [*] --> rect_open : 限期整改 on /ledger (an item, or a member silent for two months)
         rect_open --> rect_open : the reason (then the deadline is asked)
         rect_open --> [*] : the deadline, typed
         [*] --> rect_claim : 整改完成 on a rectification notice
@@ -27,7 +25,6 @@ Dialogs of this module, as a table of states (the text handlers below are the tr
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -35,14 +32,14 @@ from sqlmodel import col, select
 
 from campaign import access, fulfil, monthly, propose, supervise
 from campaign.cards import RectCb, owner_name
-from campaign.monthly import ProgressCb, RestCb, SummaryCb
+from campaign.monthly import ProgressCb, RestCb
 from handlers.callbacks import CallbackData
 from handlers.context import Ctx
 from handlers.events import ButtonPressed, PhotoReceived, TextReceived
 from models.campaign import Campaign
 from models.errors import DomainError
-from models.org import Org, Role
-from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
+from models.org import Org
+from models.pledge import Pledge, PledgeItem, PledgeStatus
 from models.progress import Pause, PauseReason, Progress, Rectification, RectificationStatus
 from models.reply import Reply
 
@@ -62,15 +59,8 @@ DIALOGS = (
 )
 #: how long after a complete card a note or a photo is still taken as its evidence
 NOTE_WINDOW = timedelta(hours=1)
-#: ledger items per message (each message carries the buttons of its own items)
-LEDGER_ROWS = 15
-#: characters of an item's content shown in the ledger
-LEDGER_CHARS = 24
-#: rectify buttons per row
-BUTTONS_PER_ROW = 3
 #: the longest typed date looked at
 DATE_MAX = 40
-SECRETARY_RECTIFIES = ("overdue", "blocked")
 
 
 @dataclass(frozen=True)
@@ -377,182 +367,6 @@ async def on_resume(ctx: Ctx, cb: CallbackData) -> list[Reply]:
     ]
 
 
-# --------------------------------------------------------------------------- 月报 (summary)
-
-
-async def _summary_card(
-    ctx: Ctx, campaign_id: int, org_id: int, month: str, today: date, *, edit: str | None = None
-) -> Reply:
-    card = await monthly.summary_card(
-        ctx.session, ctx.codec, campaign_id, org_id, month, today=today, edit_message_id=edit
-    )
-    if not card.context["confirmed"]:
-        return card
-    # Confirming again updates the figures; the label says so.
-    buttons = tuple(
-        tuple(dataclasses.replace(b, context={**b.context, "again": True}) for b in row)
-        for row in card.buttons
-    )
-    return dataclasses.replace(card, buttons=buttons)
-
-
-async def on_summary_button(ctx: Ctx, cb: CallbackData) -> list[Reply]:
-    """Confirm the branch's month in one tap, or ask for the remark first."""
-    assert isinstance(cb, SummaryCb)
-    if not ctx.actor.is_secretary_of(cb.org_id):
-        raise DomainError("error.forbidden")
-    org, campaign = await _org_campaign(ctx, cb.org_id)
-    today = _today(ctx, campaign)
-    month = fulfil.month_from_code(cb.month)
-    if cb.action == "ok":
-        await supervise.confirm_branch(
-            ctx.session, ctx.actor, campaign.id, org.id, month, today=today
-        )
-        card = await _summary_card(ctx, campaign.id, org.id, month, today, edit=_message_id(ctx))
-        return [card, Reply("summary.confirmed_toast", toast=True)]
-    if cb.action == "fix":
-        ctx.state.enter(
-            SUMMARY_DIALOG,
-            "remarks",
-            org_id=org.id,
-            month=month,
-            campaign_id=campaign.id,
-            message_id=_message_id(ctx),
-        )
-        return [ctx.reply("summary.ask_remarks", org=org.name, month=month)]
-    raise DomainError("error.bad_button")
-
-
-async def on_summary_remarks(ctx: Ctx) -> list[Reply]:
-    """Confirm the branch's month with the remark typed."""
-    text = _text(ctx)
-    if not text:
-        return [ctx.reply("summary.remarks_required")]
-    data = ctx.state.data
-    org_id, campaign_id, month = int(data["org_id"]), int(data["campaign_id"]), data["month"]
-    org, campaign = await _org_campaign(ctx, org_id)
-    today = _today(ctx, campaign)
-    await supervise.confirm_branch(
-        ctx.session, ctx.actor, campaign_id, org_id, month, today=today, remarks=text
-    )
-    ctx.state.clear()
-    card = await _summary_card(ctx, campaign_id, org_id, month, today, edit=data.get("message_id"))
-    return [card, ctx.reply("summary.confirmed_remarks", org=org.name, month=month)]
-
-
-async def on_summary(ctx: Ctx) -> list[Reply]:
-    """A secretary gets the branch's card; a reviewer or office the roll-up of their level."""
-    _leave_mine(ctx)
-    actor = ctx.actor
-    secretary_of = actor.orgs_with(Role.SECRETARY)
-    levels = list(dict.fromkeys([*actor.orgs_with(Role.REVIEWER), *actor.orgs_with(Role.OFFICE)]))
-    if not secretary_of and not levels:
-        return [ctx.reply("summary.not_allowed")]
-    replies = []
-    for org_id in secretary_of:
-        org, campaign = await _org_campaign(ctx, org_id)
-        today = _today(ctx, campaign)
-        replies.append(
-            await _summary_card(ctx, campaign.id, org.id, fulfil.month_of(today), today)
-        )
-    for org_id in levels:
-        org = await ctx.session.get(Org, org_id)
-        campaign = await propose.campaign_for(ctx.session, org) if org else None
-        if campaign is None:
-            continue
-        today = _today(ctx, campaign)
-        summary = await supervise.subtree_summary(
-            ctx.session, campaign.id, org.id, fulfil.month_of(today), today
-        )
-        replies.append(Reply("summary.subtree", summary))
-    return replies or [ctx.reply("summary.none")]
-
-
-# --------------------------------------------------------------------------- 台账 (ledger)
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= LEDGER_CHARS else text[: LEDGER_CHARS - 1] + "…"
-
-
-async def _in_rectification(ctx: Ctx, item_ids: list[int]) -> set[int]:
-    rows = await ctx.session.exec(
-        select(Rectification.item_id).where(
-            col(Rectification.item_id).in_(item_ids),
-            Rectification.status != RectificationStatus.CLOSED,
-        )
-    )
-    return {i for i in rows.all() if i is not None}
-
-
-async def _ledger_replies(ctx: Ctx, org: Org, campaign: Campaign) -> list[Reply]:
-    today = _today(ctx, campaign)
-    rows = await supervise.ledger(ctx.session, campaign.id, org.id, today)
-    if not rows:
-        return [ctx.reply("ledger.empty", org=org.name)]
-    busy = await _in_rectification(ctx, [r.item_id for r in rows if r.item_id is not None])
-    entries = []
-    for n, row in enumerate(rows, 1):
-        entries.append(
-            {
-                "n": n,
-                "item_id": row.item_id,
-                "owner": row.owner,
-                "kind": row.kind,
-                "content": _short(row.content),
-                "registered": row.registered.isoformat() if row.registered else None,
-                "deadline": row.deadline.isoformat() if row.deadline else None,
-                "state": row.state,
-                "done_on": row.done_on.isoformat() if row.done_on else None,
-                "rect": row.item_id in busy,
-                # a secretary supervises members' pledges; the branch's own goes up a level
-                "rectify": row.kind == OwnerKind.MEMBER.value
-                and row.state in SECRETARY_RECTIFIES
-                and row.item_id not in busy,
-            }
-        )
-    chunks = [entries[i : i + LEDGER_ROWS] for i in range(0, len(entries), LEDGER_ROWS)]
-    replies = []
-    for part, chunk in enumerate(chunks, 1):
-        buttons = [
-            ctx.button("ledger.rectify_button", RectifyCb(e["item_id"]), n=e["n"])
-            for e in chunk
-            if e["rectify"]
-        ]
-        rows_of_buttons = tuple(
-            tuple(buttons[i : i + BUTTONS_PER_ROW])
-            for i in range(0, len(buttons), BUTTONS_PER_ROW)
-        )
-        replies.append(
-            Reply(
-                "ledger.text",
-                {
-                    "org": org.name,
-                    "today": today.isoformat(),
-                    "entries": chunk,
-                    "part": part,
-                    "parts": len(chunks),
-                    "rectifiable": bool(buttons),
-                },
-                buttons=rows_of_buttons,
-            )
-        )
-    return replies
-
-
-async def on_ledger(ctx: Ctx) -> list[Reply]:
-    """Show the branch's 台账 to its secretary, with 限期整改 on items overdue or blocked."""
-    _leave_mine(ctx)
-    orgs = ctx.actor.orgs_with(Role.SECRETARY)
-    if not orgs:
-        return [ctx.reply("ledger.not_allowed")]
-    replies = []
-    for org_id in orgs:
-        org, campaign = await _org_campaign(ctx, org_id)
-        replies += await _ledger_replies(ctx, org, campaign)
-    return replies
-
-
 # --------------------------------------------------------------------------- 限期整改
 
 
@@ -567,7 +381,15 @@ async def on_rectify(ctx: Ctx, cb: CallbackData) -> list[Reply]:
         raise DomainError("error.stale_card")
     ctx.state.enter(RECT_OPEN_DIALOG, "reason", pledge_id=pledge.id, item_id=item.id)
     owner = await owner_name(ctx.session, pledge)
-    return [ctx.reply("rect.ask_reason", owner=owner, item=item.content)]
+    replies = [ctx.reply("rect.ask_reason", owner=owner, item=item.content)]
+    if pledge.owner_member_id is not None:
+        today = _today(ctx, await fulfil.campaign_of(ctx.session, pledge))
+        member = pledge.owner_member_id
+        pause = (await supervise.pauses_on(ctx.session, [member], today, today)).get(member)
+        if pause is not None:
+            context = {"name": owner, **supervise.pause_context(pause)}
+            replies.insert(0, Reply("supervise.rect.paused", context))
+    return replies
 
 
 async def on_rect_input(ctx: Ctx) -> list[Reply]:
@@ -594,7 +416,7 @@ async def on_rect_input(ctx: Ctx) -> list[Reply]:
         deadline=deadline,
         today=today,
         codec=ctx.codec,
-        item_id=int(data["item_id"]),
+        item_id=int(data["item_id"]) if data.get("item_id") is not None else None,
     )
     ctx.state.clear()
     context = await supervise.rect_context(ctx.session, rect)

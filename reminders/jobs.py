@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import cards, fulfil, monthly, outbox, people, review, supervise
+from campaign import cards, fulfil, monthly, outbox, people, review, rollup, supervise
 from campaign.db import Store
 from models.base import utcnow
 from models.callbacks import CallbackCodec
@@ -218,7 +218,7 @@ class Jobs:
         summaries: dict[int, dict] = {}
         for member_id, org_id in grants:
             if org_id not in summaries:
-                summaries[org_id] = await supervise.subtree_summary(
+                summaries[org_id] = await rollup.monthly_rollup(
                     session, camp.id, org_id, month, day
                 )
             summary = summaries[org_id]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 08:45:20.975107
+Create Date: 2026-12-03 09:50:40.407410
 """
 from alembic import op
 import sqlalchemy as sa

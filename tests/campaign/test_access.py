@@ -115,8 +115,8 @@ async def test_access_table(world, who, action, target, allowed):
     [
         ("member", {Action.PLEDGE, Action.MINE, Action.REPORT}, {Action.REVIEW, Action.LEDGER}),
         ("secretary", {Action.REVIEW, Action.BIND_GROUP, Action.LEDGER, Action.SUMMARY}, set()),
-        ("reviewer", {Action.REVIEW, Action.SUMMARY}, {Action.LEDGER, Action.BIND_GROUP}),
-        ("office", {Action.SUMMARY, Action.BIND_GROUP}, {Action.REVIEW, Action.LEDGER}),
+        ("reviewer", {Action.REVIEW, Action.SUMMARY, Action.LEDGER}, {Action.BIND_GROUP}),
+        ("office", {Action.SUMMARY, Action.BIND_GROUP, Action.LEDGER}, {Action.REVIEW}),
     ],
 )
 async def test_menus_follow_the_roles(world, who, has, lacks):

@@ -256,7 +256,7 @@ async def test_secretary_confirms_the_month_and_the_township_sees_it(bot):
 
     await bot.cmd(REVIEWER, "summary")
     roll_up = bot.last(REVIEWER)
-    assert "城关镇" in roll_up and "尚未上报：东江村党支部" in roll_up
+    assert "城关镇" in roll_up and "月报尚未上报：东江村党支部" in roll_up
 
     await bot.cmd(SECRETARY, "summary")
     card = bot.last(SECRETARY)
@@ -267,22 +267,63 @@ async def test_secretary_confirms_the_month_and_the_township_sees_it(bot):
     (row,) = await bot.rows(OrgReport)
     assert row.month == MONTH and row.figures["missing"] == 1 and row.figures["items"] == 2
     assert "已确认" in bot.toasts[-1]
-    assert "✅ 已确认" in bot.last(SECRETARY)  # the card, edited
-    assert "🔄 重新确认" in [b.text for row in bot.messenger.sent[-1][1].buttons for b in row]
+    card = next(t for t in bot.messenger.texts(SECRETARY) if "公开承诺事项进度月报" in t)
+    assert "✅ 已确认" in card  # the card, edited
+    labels = [b.text for _, m in bot.messenger.sent for row in m.buttons for b in row]
+    assert "🔄 重新确认" in labels
+    # Confirming while someone owes the month says how many and offers the reminder.
+    assert "本月还有 1 人 2 项未报送" in bot.last(SECRETARY)
+    assert bot.labels(SECRETARY) == ["🔔 提醒未报的人"]
 
     await bot.cmd(REVIEWER, "summary")
     roll_up = bot.last(REVIEWER)
-    assert "尚未上报" not in roll_up and "已确认上报 1 个" in roll_up
+    assert "月报尚未上报" not in roll_up and "已确认上报 1 个" in roll_up
 
-    # A correction: the remark is asked for, then the report is confirmed with it.
+
+async def test_a_correction_is_shown_before_a_separate_confirm(bot):
+    await bot.cmd(SECRETARY, "summary")
     await bot.press(SECRETARY, "补充更正")
     assert "补充说明或更正" in bot.last(SECRETARY)
     await bot.say(SECRETARY, "张建国外出务工，下月补报")
+    # Nothing is submitted yet: the report is shown as it will go up.
+    assert await bot.count(OrgReport) == 0
+    preview = bot.last(SECRETARY)
+    assert "尚未上报" in preview and "备注：张建国外出务工，下月补报" in preview
+    assert bot.labels(SECRETARY) == ["✅ 确认上报", "✏️ 重新填写"]
+    # Typing again replaces the remark.
+    await bot.say(SECRETARY, "张建国外出务工，6月补报")
+    assert "6月补报" in bot.last(SECRETARY) and await bot.count(OrgReport) == 0
+    await bot.press(SECRETARY, "✅ 确认上报")
     (row,) = await bot.rows(OrgReport)
-    assert row.remarks == "张建国外出务工，下月补报"
-    assert "已连同补充说明确认上报" in bot.last(SECRETARY)
+    assert row.remarks == "张建国外出务工，6月补报"
+    assert any("已连同补充说明确认上报" in t for t in bot.messenger.texts(SECRETARY))
     edited = [t for t in bot.messenger.texts(SECRETARY) if "备注：张建国外出务工" in t]
     assert edited, "the summary card was edited to show the remark"
+
+
+async def test_a_preview_left_behind_submits_nothing(bot):
+    await bot.cmd(SECRETARY, "summary")
+    await bot.press(SECRETARY, "补充更正")
+    await bot.say(SECRETARY, "补充说明")
+    await bot.cmd(SECRETARY, "ledger")  # leaves the dialog
+    await bot.press(SECRETARY, "✅ 确认上报")
+    assert "重新点「补充更正」" in bot.toasts[-1]
+    assert await bot.count(OrgReport) == 0
+
+
+async def test_remind_the_unreported_once_as_the_calendar_would(bot):
+    await bot.cmd(SECRETARY, "summary")
+    await bot.press(SECRETARY, "确认上报")
+    await bot.press(SECRETARY, "提醒未报的人")
+    assert "已提醒 1 人" in bot.last(SECRETARY)
+    assert any("温馨提醒" in t for t in bot.messenger.texts(MEMBER))
+    await bot.press(SECRETARY, "提醒未报的人")
+    assert "1 人本月已提醒过" in bot.last(SECRETARY)
+    # The calendar's reminder of the month is the same one: not sent a second time.
+    queued = await Jobs(bot.store, bot.core.codec).tick(at(2026, 5, 25, 10))
+    assert queued.get("remind", 0) == 0
+    assert await bot.count(Outbox, Outbox.dedup_key.like("reminder:%")) == 1
+    assert len([t for t in bot.messenger.texts(MEMBER) if "温馨提醒" in t]) == 1
 
 
 async def test_the_summary_card_sent_by_the_job_confirms_in_one_tap(bot):
@@ -303,10 +344,11 @@ async def test_rectification_opened_from_the_ledger_claimed_and_closed(bot):
     assert "书记" in bot.last(MEMBER)
 
     await bot.cmd(SECRETARY, "ledger")
-    ledger = bot.last(SECRETARY)
+    ledger, people = bot.messenger.texts(SECRETARY)[-2:]
     assert "台账" in ledger and "张建国" in ledger and "超期" in ledger
     assert "登记 2026-" in ledger and "时限 2026-05-15" in ledger
-    labels = [b.text for row in bot.messenger.sent[-1][1].buttons for b in row]
+    assert "本月未报（1 人）：张建国" in people  # and the list of who has not reported
+    labels = [b.text for row in bot.messenger.sent[-2][1].buttons for b in row]
     assert labels == ["🔧 限期整改 1"]  # item 2 is on course: no button
 
     await bot.press(SECRETARY, "限期整改 1")
@@ -376,8 +418,8 @@ async def test_a_rectification_sent_back_can_be_claimed_again(bot):
     (rect,) = await bot.rows(Rectification)
     assert rect.status is RectificationStatus.CLAIMED and rect.claim_note == "已补栽2户"
     await bot.cmd(SECRETARY, "ledger")
-    assert "整改中" in bot.last(SECRETARY)
-    assert not bot.messenger.sent[-1][1].buttons  # no second rectification on the same item
+    assert "整改中" in bot.messenger.texts(SECRETARY)[-2]
+    assert not bot.messenger.sent[-2][1].buttons  # no second rectification on the same item
 
 
 async def test_someone_bound_after_the_prompt_is_told_once_where_to_report(bot):

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from bot.outbox import OutboxWorker
-from campaign import fulfil, propose, review, supervise
+from campaign import fulfil, propose, review, rollup, supervise
 from campaign.access import load_actor
 from campaign.cards import CARD_TYPES
 from campaign.monthly import MONTHLY_TYPES
@@ -115,7 +115,7 @@ async def test_three_months_of_the_calendar(world):
     # the secretary confirms.
     assert (await jobs.tick(at(2027, 2, 28)))["summary"] == 1
     async with store.read() as s:
-        town = await supervise.subtree_summary(
+        town = await rollup.monthly_rollup(
             s, 1, people.orgs["township"], "2027-02", date(2027, 2, 28)
         )
         branch = await supervise.branch_report(
@@ -130,13 +130,15 @@ async def test_three_months_of_the_calendar(world):
             s, secretary, 1, people.orgs["village"], "2027-02", today=date(2027, 2, 28)
         )
     async with store.read() as s:
-        town = await supervise.subtree_summary(
+        town = await rollup.monthly_rollup(
             s, 1, people.orgs["township"], "2027-02", date(2027, 2, 28)
         )
-        county = await supervise.subtree_summary(
+        county = await rollup.monthly_rollup(
             s, 1, people.orgs["county"], "2027-02", date(2027, 2, 28)
         )
-    assert town["missing"] == [] and town["submitted"] == 1 == town["expected"]
+    assert town["missing"] == [] and town["submitted"] == 1
+    # Every unit counts: the township's own members have published nothing and are named.
+    assert town["expected"] == 2 and town["idle"]["names"] == ["城关镇"]
     assert county["figures"]["items"] == 3 and county["children"][0]["org"] == "城关镇"
 
     # March: the first item passes its deadline undone → overdue, told once; then done.
@@ -243,6 +245,7 @@ async def test_quarterly_bulletin_goes_to_each_level_once(world):
     transcript = await deliver_all(store)
     (bulletin,) = transcript.texts("office")
     assert "武都区" in bulletin and "2027Q1" in bulletin  # the quarter just ended
+    assert "尚无公示承诺（尚未开展）的单位：城关镇" in bulletin  # every unit counts
     for word in ("排名", "积分", "ranking", "points"):
         assert word not in bulletin  # outcomes, never a ranking of activity
 
