@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from campaign import propose
 from campaign.quality import Finding
 from models.callbacks import CallbackCodec, CallbackData
+from models.campaign import DEFAULT_TIMEZONE, Campaign
 from models.org import Member, Org
 from models.pledge import (
     Criterion,
@@ -135,7 +136,10 @@ async def owner_name(session: AsyncSession, pledge: Pledge) -> str:
 
 
 async def pledge_context(session: AsyncSession, pledge: Pledge, *, snapshot: bool) -> dict:
-    """Return what every pledge template shows: owner, organization, profile and items."""
+    """Return what every pledge template shows: owner, organization, profile and items.
+
+    ``tz`` is the campaign's time zone, for the templates' ``datetime(tz)`` filter.
+    """
     org = await session.get(Org, pledge.org_id)
     if snapshot:
         snap = (
@@ -149,9 +153,11 @@ async def pledge_context(session: AsyncSession, pledge: Pledge, *, snapshot: boo
         items = snap.items if snap else []
     else:
         items = [propose.item_snapshot(i) for i in await propose.items_of(session, pledge.id)]
+    camp = await session.get(Campaign, pledge.campaign_id)
     return {
         "pledge_id": pledge.id,
         "version": pledge.version,
+        "tz": camp.timezone if camp else DEFAULT_TIMEZONE,
         "kind": pledge.owner_kind.value,
         "owner": await owner_name(session, pledge),
         "org": org.name if org else "",
@@ -199,7 +205,7 @@ async def decision_of(session: AsyncSession, pledge_id: int, version: int) -> di
     return {
         "verdict": review.decision,
         "by": name,
-        "at": review.decided_at.isoformat(timespec="minutes"),
+        "at": review.decided_at.isoformat(),
         "reasons": review.reasons,
         "opinion": review.opinion,
         "criteria": review.criteria,

@@ -805,7 +805,8 @@ def test_monthly_report_in_one_tap_and_branch_report_in_one(start_bot, user_of, 
     # the report day's prompt: queued by the calendar, delivered by the bot's outbox loop
     assert run_job(bot, "prompt").get("prompt") == 1
     prompt = member.wait_for_reply(lambda m: m.text.startswith("【每月一报】"), WAIT)
-    assert prompt.text.startswith(f"【每月一报】{month}践诺进度报送\n张建国同志")
+    shown = f"{int(month[:4])}年{int(month[5:])}月"  # no ISO months in what people read
+    assert prompt.text.startswith(f"【每月一报】{shown}践诺进度报送\n张建国同志")
     assert prompt.text.count("⬜ 本月未报") == 2
     rest = msg("report.button.rest")
     assert button_labels(prompt)[-1] == rest
