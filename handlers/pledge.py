@@ -597,6 +597,11 @@ def _overview_buttons(
     return tuple(rows)
 
 
+async def application_form(ctx: Ctx, pledge: Pledge, *, snapshot: bool) -> dict[str, Any]:
+    """Return the application form (申报表) of a pledge, for other dialogs to show."""
+    return await _form(ctx, pledge, snapshot=snapshot)
+
+
 async def _form(
     ctx: Ctx, pledge: Pledge, *, snapshot: bool, items: list[PledgeItem] | None = None
 ) -> dict[str, Any]:

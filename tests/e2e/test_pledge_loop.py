@@ -269,7 +269,9 @@ def decide(db_url: str, phone: str, pledge_id: int, version: int, codec: Callbac
     async def work(store: Store) -> None:
         async with store.write() as session:
             actor = await _actor_of(session, phone)
-            await review.decide(session, actor, pledge_id, version, Verdict.APPROVE, codec=codec)
+            await review.decide(
+                session, actor, pledge_id, version, Verdict.APPROVE, codec=codec, confirmed=True
+            )
 
     with_store(db_url, work)
 

@@ -82,7 +82,7 @@ async def publish_member_pledge(store, people, codec) -> tuple[int, list[int]]:
         await review.submit(s, me, pledge.id, today=drafted, codec=codec)
         pid = pledge.id
     async with store.write() as s:
-        await review.decide(s, sec, pid, 1, Verdict.APPROVE, codec=codec)
+        await review.decide(s, sec, pid, 1, Verdict.APPROVE, codec=codec, confirmed=True)
         items = await propose.items_of(s, pid)
     return pid, [i.id for i in items]
 

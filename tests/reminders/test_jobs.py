@@ -61,7 +61,7 @@ async def publish_pledge(store, people, who, deadlines, today):
         pid = pledge.id
     sec = await actor(store, people.ids["secretary"])
     async with store.write() as s:
-        await review.decide(s, sec, pid, 1, Verdict.APPROVE, codec=CODEC)
+        await review.decide(s, sec, pid, 1, Verdict.APPROVE, codec=CODEC, confirmed=True)
     return pid
 
 
@@ -213,7 +213,7 @@ async def test_a_review_waiting_too_long_reminds_then_escalates_never_approves(w
     sec = await actor(store, people.ids["secretary"])
     async with store.write() as s:
         with pytest.raises(DomainError) as err:
-            await review.decide(s, sec, peers, 2, Verdict.APPROVE, codec=CODEC)
+            await review.decide(s, sec, peers, 2, Verdict.APPROVE, codec=CODEC, confirmed=True)
     assert err.value.key == "review.not_yours"
     assert pledge.routed_at == at(2027, 2, 7, 11)  # the new level gets a fresh timeout
 
