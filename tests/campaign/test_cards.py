@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import select
 
-from campaign import cards, fit, propose, review
+from campaign import cards, fit, monthly, propose, review
 from campaign.access import load_actor
 from campaign.cards import CARD_TYPES
+from campaign.monthly import MONTHLY_TYPES
 from models import Pledge, ProgressReport
 from models.callbacks import CallbackCodec
 from models.errors import DomainError
@@ -234,3 +235,21 @@ async def test_a_revised_pledge_shows_its_items_earlier_reports(world):
     assert shown["zh_CN"].count("往期报送：") == 1  # only the first item has reports
     assert "往期报送：2026年5月🟢推进；2026年6月🟠困难（资金未到位）" in shown["zh_CN"]
     assert "Earlier reports: May 2026 🟢 on track; Jun 2026 🟠 blocked" in shown["en"]
+
+
+async def test_a_monthly_card_of_the_longest_pledge_fits(world):
+    store, people = world
+    pid = await long_pledge(store, people, propose.MAX_ITEMS)
+    sec = await actor(store, people, "secretary")
+    async with store.write() as s:
+        await review.decide(s, sec, pid, 1, Verdict.APPROVE, codec=CODEC, confirmed=True)
+    codec = CallbackCodec(b"k", [*CARD_TYPES, *MONTHLY_TYPES])
+    async with store.read() as s:
+        pledge = await s.get(Pledge, pid)
+        for template in ("report.card", "report.prompt", "report.reminder"):
+            shown = await monthly.report_card(
+                s, codec, pledge, "2026-05", today=date(2026, 5, 20), template=template
+            )
+            for locale, text in rendered(shown).items():
+                assert fit.length(text) <= fit.TEXT_LIMIT, (template, locale)
+                assert "…" in text and "10. " in text  # every item is there, shortened
