@@ -12,12 +12,13 @@ template with one of these filters, in the recipient's locale:
 - ``{{ deadline | date }}`` → 2027年3月31日 / 31 Mar 2027
 - ``{{ decided_at | datetime(tz) }}`` → 2026年12月3日 09:05 / 3 Dec 2026 09:05
 - ``{{ "2027-03" | month }}`` → 2027年3月 / Mar 2027
+- ``{{ "2027Q2" | quarter }}`` → 2027年第2季度 / Q2 2027
 
 ``tz`` is the campaign's ``timezone`` (put it in the context; ``campaign.timefmt`` helps); a
 datetime shown by ``date`` takes it too (``{{ published_at | date(tz) }}``), since the day
 depends on the zone. Without ``tz`` a datetime keeps its own offset, a naive one is shown in
 Asia/Shanghai. An empty value renders as "". The patterns are the keys ``fmt.date``,
-``fmt.datetime`` and ``fmt.month`` (templates/messages/<locale>/review2.toml).
+``fmt.datetime``, ``fmt.month`` and ``fmt.quarter`` (templates/messages/<locale>/review2.toml).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class Catalog:
         self._compiled: dict[tuple[str, str], Template] = {}
         for name in TIME_FILTERS:
             self.env.filters[name] = self._time_filter(f"fmt.{name}")
+        self.env.filters["quarter"] = self._quarter_filter
 
     def _time_filter(self, key: str):
         @pass_context
@@ -100,6 +102,11 @@ class Catalog:
             return timefmt.format_as(key, value, tz, lambda k, **f: self.render(k, locale, **f))
 
         return fmt
+
+    @pass_context
+    def _quarter_filter(self, context: Context, value: str) -> str:
+        locale = context.get(LOCALE_VAR, DEFAULT_LOCALE)
+        return self.render("fmt.quarter", locale, **timefmt.quarter_fields(value))
 
     def keys(self, locale: str = DEFAULT_LOCALE) -> set[str]:
         """Return every message key of a locale."""

@@ -24,6 +24,18 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def quarter_fields(value: str) -> dict[str, int]:
+    """Return the year and quarter of a quarter key (``2026Q2`` → y=2026, q=2).
+
+    Raises:
+        ValueError: text that is no quarter key.
+    """
+    year, sep, q = str(value).upper().partition("Q")
+    if not sep or not year.isdigit() or q not in ("1", "2", "3", "4"):
+        raise ValueError(f"not a quarter: {value!r}")
+    return {"y": int(year), "q": int(q)}
+
+
 def parse(value: Value) -> date | datetime | None:
     """Return a date or datetime from a value kept in a context (ISO text when JSON-stored).
 

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import select
 
-from campaign import cards, fit, monthly, propose, review
+from campaign import cards, fit, monthly, propose, review, supervise
 from campaign.access import load_actor
 from campaign.cards import CARD_TYPES
 from campaign.monthly import MONTHLY_TYPES
@@ -253,3 +253,44 @@ async def test_a_monthly_card_of_the_longest_pledge_fits(world):
             for locale, text in rendered(shown).items():
                 assert fit.length(text) <= fit.TEXT_LIMIT, (template, locale)
                 assert "…" in text and "10. " in text  # every item is there, shortened
+
+
+async def test_a_publication_has_one_date_everywhere(world):
+    """Found: one publication dated 12-02 in one place (UTC) and 12-03 in another (local)."""
+    store, people = world
+    pid = await long_pledge(store, people, 1, size=40)
+    sec = await actor(store, people, "secretary")
+    async with store.write() as s:
+        await review.decide(s, sec, pid, 1, Verdict.APPROVE, codec=CODEC, confirmed=True)
+        pledge = await s.get(Pledge, pid)
+        pledge.published_at = datetime(2026, 12, 2, 17, 5, tzinfo=UTC)  # 01:05 on 3 Dec local
+        s.add(pledge)
+    async with store.read() as s:
+        pledge = await s.get(Pledge, pid)
+        (row,) = await supervise.ledger(s, pledge.campaign_id, pledge.org_id, date(2026, 12, 3))
+        letter = await cards.pledge_context(s, pledge, snapshot=True)
+    assert row.registered == date(2026, 12, 3)
+    letter["published_at"] = pledge.published_at.isoformat()
+    assert "公示日期：2026年12月3日" in catalog().render("publish.letter", **letter)
+    ledger = catalog().render(
+        "ledger.text",
+        org="东江村党支部",
+        today="2026-12-03",
+        part=1,
+        parts=1,
+        entries=[
+            {
+                "n": 1,
+                "kind": "member",
+                "owner": "张建国",
+                "content": "x",
+                "registered": row.registered.isoformat(),
+                "deadline": None,
+                "state": row.state,
+                "done_on": None,
+                "rect": False,
+            }
+        ],
+        rectifiable=[],
+    )
+    assert "登记 2026年12月3日" in ledger

@@ -305,7 +305,7 @@ async def test_rectification_opened_from_the_ledger_claimed_and_closed(bot):
     await bot.cmd(SECRETARY, "ledger")
     ledger = bot.last(SECRETARY)
     assert "台账" in ledger and "张建国" in ledger and "超期" in ledger
-    assert "登记 2026-" in ledger and "时限 2026-05-15" in ledger
+    assert "登记 2026年" in ledger and "时限 2026年5月15日" in ledger and "2026-" not in ledger
     labels = [b.text for row in bot.messenger.sent[-1][1].buttons for b in row]
     assert labels == ["🔧 限期整改 1"]  # item 2 is on course: no button
 
@@ -327,7 +327,7 @@ async def test_rectification_opened_from_the_ledger_claimed_and_closed(bot):
 
     # The owner is told, with the claim button, and reports it done with a note.
     await bot.worker.run_once()
-    assert any("限期整改" in t and "2026-06-30" in t for t in bot.messenger.texts(MEMBER))
+    assert any("限期整改" in t and "2026年6月30日" in t for t in bot.messenger.texts(MEMBER))
     data, message_id = bot.find(MEMBER, "整改完成")
     await bot.press_data(MEMBER, data, message_id)
     assert "说明整改情况" in bot.last(MEMBER)

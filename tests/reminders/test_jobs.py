@@ -242,7 +242,7 @@ async def test_quarterly_bulletin_goes_to_each_level_once(world):
     ]
     transcript = await deliver_all(store)
     (bulletin,) = transcript.texts("office")
-    assert "武都区" in bulletin and "2027Q1" in bulletin  # the quarter just ended
+    assert "武都区" in bulletin and "2027年第1季度" in bulletin  # the quarter just ended
     for word in ("排名", "积分", "ranking", "points"):
         assert word not in bulletin  # outcomes, never a ranking of activity
 
