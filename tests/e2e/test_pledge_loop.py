@@ -854,7 +854,7 @@ def test_monthly_report_in_one_tap_and_branch_report_in_one(start_bot, user_of, 
     # the summary day: the branch's report goes to the secretary, confirmed in one tap
     assert run_job(bot, "summary").get("summary") == 1
     summary = secretary.wait_for_reply(lambda m: m.text.startswith("【月报】东江村党支部"), WAIT)
-    assert f"{month} 公开承诺事项进度月报" in summary.text
+    assert f"{shown} 公开承诺事项进度月报" in summary.text
     assert "承诺 1 份：已报 1，未报 0" in summary.text and "按计划推进 2" in summary.text
     assert toast_of(proxy, bot, lambda: secretary.press(msg("summary.confirm"), summary)) == msg(
         "summary.confirmed_toast"
