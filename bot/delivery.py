@@ -142,3 +142,17 @@ def split_text(text: str, limit: int = 4096) -> list[str]:
     if rest:
         parts.append(rest)
     return parts
+
+
+def shorten_text(text: str, limit: int = 4096) -> str:
+    """Return text cut to one message of ``limit`` characters, at a line break where possible.
+
+    For a message with buttons, which is never split (its buttons would sit under the last part
+    and an edit would replace only one part). Cards are built to fit; this is the last guard.
+    """
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit - 1)
+    if cut <= limit // 2:
+        cut = limit - 1
+    return text[:cut].rstrip() + "…"

@@ -114,7 +114,10 @@ def _calls(kind: str, message: RenderedMessage | None) -> tuple[float, float]:
     text_len = len(message.text or "")
     if message.attachment and text_len <= CAPTION_LIMIT:
         return 1.0, 1.0
-    parts = len(split_text(message.text, TEXT_LIMIT)) if message.text else 0
+    if message.buttons:
+        parts = 1  # a message with buttons is never split
+    else:
+        parts = len(split_text(message.text, TEXT_LIMIT)) if message.text else 0
     calls = float(max(1, parts + (1 if message.attachment else 0)))
     return calls, calls
 

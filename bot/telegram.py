@@ -59,7 +59,13 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.compose import Services, build_services
-from bot.delivery import DeliveryError, RenderedMenu, RenderedMessage, split_text
+from bot.delivery import (
+    DeliveryError,
+    RenderedMenu,
+    RenderedMessage,
+    shorten_text,
+    split_text,
+)
 from bot.outbox import OutboxWorker
 from bot.settings import PUBLIC_API, Settings
 from handlers.core import Core
@@ -269,7 +275,7 @@ class TelegramMessenger:
         self.bot = bot
 
     async def send(self, chat_id: str, message: RenderedMessage) -> str | None:
-        """Send a message, split at 4096 characters; buttons go on the last part."""
+        """Send a message, split at 4096 characters; one with buttons is never split."""
         try:
             return await self._send(_chat(chat_id), message)
         except TelegramAPIError as exc:
@@ -284,6 +290,10 @@ class TelegramMessenger:
         if attachment and len(text) <= CAPTION_LIMIT:
             sent = await self._send_file(chat, attachment, text, inline or keyboard)
             return str(sent.message_id)
+        if inline and len(text) > TEXT_LIMIT:
+            # a card: its buttons and its later edits belong to one message
+            log.warning("a message with buttons was %d characters; shortened", len(text))
+            text = shorten_text(text, TEXT_LIMIT)
         parts = split_text(text, TEXT_LIMIT) if text else []
         last_id: str | None = None
         for i, part in enumerate(parts):
@@ -315,7 +325,7 @@ class TelegramMessenger:
         """Replace a card's text and buttons; an unchanged card counts as edited."""
         if not message.edit_message_id:
             raise DeliveryError("edit without a message id", permanent=True)
-        text = split_text(message.text, TEXT_LIMIT)[0] if message.text else "-"
+        text = shorten_text(message.text, TEXT_LIMIT) if message.text else "-"
         try:
             await self.bot.edit_message_text(
                 text=text,

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import fulfil, outbox, propose, supervise
+from campaign import fit, fulfil, outbox, propose, supervise
 from campaign.access import Actor
 from campaign.cards import owner_name
 from models.callbacks import CallbackCodec, CallbackData
@@ -121,7 +121,14 @@ async def report_card(
         "complete": not owing,
         "owing": len(owing),
     }
+    ctx, _ = fit.fit(template, ctx, _shorten_items)  # one message: a card is never split
     return Reply(template, ctx, buttons=tuple(buttons), edit_message_id=edit_message_id)
+
+
+def _shorten_items(ctx: dict[str, Any], cap: int) -> dict[str, Any]:
+    """Return a copy of a progress card's context with each item's content cut to ``cap``."""
+    items = [{**it, "content": fit.clip(it["content"], cap)} for it in ctx["items"]]
+    return {**ctx, "items": items}
 
 
 async def summary_card(

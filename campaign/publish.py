@@ -7,14 +7,11 @@ in the items' own text, which the secretary wrote for posting.
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from campaign import audit, cards, outbox, people
 from models.base import utcnow
-from models.campaign import Campaign
 from models.dialog import Priority
 from models.org import GroupLink, Org
 from models.pledge import Pledge, PledgeEvent, PledgeStatus, apply
@@ -30,9 +27,7 @@ async def publish(session: AsyncSession, pledge: Pledge, *, actor_id: int) -> No
     session.add(pledge)
     await session.flush()
     ctx = await cards.pledge_context(session, pledge, snapshot=True)
-    camp = await session.get(Campaign, pledge.campaign_id)
-    local = pledge.published_at.astimezone(ZoneInfo(camp.timezone))
-    ctx["published_at"] = local.date().isoformat()
+    ctx["published_at"] = pledge.published_at.isoformat()
     v = pledge.version
     letter = Reply("publish.letter", ctx)
     for member_id in await people.owners(session, pledge):

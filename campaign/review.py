@@ -42,6 +42,8 @@ from models.reply import Reply
 
 PEERS_MIN = 2
 PEERS_MAX = 3
+REASON_MIN_CHARS = cards.REASON_MIN_CHARS
+ALL_CRITERIA = [c.value for c in Criterion]
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,11 @@ async def submit(
             "pledge.blocked", count=sum(1 for f in findings if f.severity == "block")
         )
     routing = await route(session, pledge)
-    items = [propose.item_snapshot(i) for i in await propose.items_of(session, pledge.id)]
-    digest = propose.content_hash(items, pledge.category, pledge.post)
+    rows = await propose.items_of(session, pledge.id)
+    content = [propose.item_snapshot(i) for i in rows]
+    digest = propose.content_hash(content, pledge.category, pledge.post)
+    # each item keeps its row's id, which a revision keeps: the link to its earlier reports
+    items = [{"id": row.id, **item} for row, item in zip(rows, content, strict=True)]
     now = utcnow()
     pledge.status = apply(pledge.status, PledgeEvent.SUBMIT)
     pledge.submitted_at = now
@@ -267,6 +272,49 @@ async def toggle_criterion(
     return pledge
 
 
+async def _record_ticks(
+    session: AsyncSession, pledge_id: int, version: int, reviewer_id: int, criteria: list[str]
+) -> None:
+    """Keep the reviewer's checklist as decided, so every copy of the card shows it."""
+    row = (
+        await session.exec(
+            select(ReviewChecklist).where(
+                ReviewChecklist.pledge_id == pledge_id,
+                ReviewChecklist.version == version,
+                ReviewChecklist.reviewer_id == reviewer_id,
+            )
+        )
+    ).first()
+    if row is None:
+        row = ReviewChecklist(pledge_id=pledge_id, version=version, reviewer_id=reviewer_id)
+    row.criteria = list(criteria)
+    session.add(row)
+    await session.flush()
+
+
+async def may_read(session: AsyncSession, actor: Actor, pledge: Pledge, version: int) -> bool:
+    """Tell whether the actor was shown this version: its owner, reviewer, peer or overseer."""
+    if access.may_draft(actor, pledge) or access.may_decide(actor, pledge):
+        return True
+    asked = (
+        await session.exec(
+            select(PeerRequest.id).where(
+                PeerRequest.pledge_id == pledge.id,
+                PeerRequest.version == version,
+                PeerRequest.member_id == actor.member_id,
+            )
+        )
+    ).first()
+    reviewed = (
+        await session.exec(
+            select(Review.id).where(
+                Review.pledge_id == pledge.id, Review.reviewer_id == actor.member_id
+            )
+        )
+    ).first()
+    return bool(asked or reviewed) or await access.may_supervise(session, actor, pledge)
+
+
 async def check_may_decide(
     session: AsyncSession, actor: Actor, pledge_id: int, version: int
 ) -> Pledge:
@@ -287,20 +335,38 @@ async def decide(
     codec: CallbackCodec,
     reasons: list[Criterion] | None = None,
     opinion: str = "",
+    confirmed: bool = False,
 ) -> Pledge:
     """Approve (确认) or return (退回修改完善) one version; exactly one decision ever counts.
 
+    Approving needs the five criteria confirmed: all ticked on the card, or ``confirmed``
+    (the reviewer answered 符合，通过), which ticks them all. Returning needs at least one
+    unmet criterion in ``reasons`` or a typed ``opinion`` of at least four characters; a
+    criterion given as a reason is recorded as not met.
+
     Raises:
         DomainError: ``error.stale_card`` when the version was decided or changed meanwhile,
-            ``review.not_yours``, ``review.reason_required`` for a return without reasons.
+            ``review.not_yours``, ``review.confirm_criteria`` for an approval with the
+            criteria unconfirmed, ``review.reason_required`` for a return without reasons,
+            ``review.reason_short`` for a typed reason under four characters.
     """
     if verdict not in (Verdict.APPROVE, Verdict.RETURN):
         raise DomainError("error.bad_button")
     pledge = await check_may_decide(session, actor, pledge_id, version)
     reasons = reasons or []
     opinion = opinion.strip()
-    if verdict is Verdict.RETURN and not reasons and not opinion:
-        raise DomainError("review.reason_required")
+    criteria = await cards.ticked(session, pledge_id, version, actor.member_id)
+    if verdict is Verdict.APPROVE:
+        if not confirmed and set(criteria) != set(ALL_CRITERIA):
+            raise DomainError("review.confirm_criteria")
+        criteria = list(ALL_CRITERIA)
+    else:
+        if not reasons and not opinion:
+            raise DomainError("review.reason_required")
+        if not reasons and len(opinion) < REASON_MIN_CHARS:
+            raise DomainError("review.reason_short", min=REASON_MIN_CHARS)
+        unmet = {r.value for r in reasons}
+        criteria = [c for c in criteria if c not in unmet]
     if len(opinion) > 1000:
         raise DomainError("error.too_long", limit=1000)
     event = PledgeEvent.APPROVE if verdict is Verdict.APPROVE else PledgeEvent.RETURN
@@ -320,7 +386,7 @@ async def decide(
     if result.rowcount != 1:
         raise DomainError("error.stale_card")
     await session.refresh(pledge)
-    criteria = await cards.ticked(session, pledge_id, version, actor.member_id)
+    await _record_ticks(session, pledge_id, version, actor.member_id, criteria)
     session.add(
         Review(
             pledge_id=pledge_id,

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from campaign import access, audit, outbox, people
 from campaign.access import Actor
 from campaign.cards import RectCb, owner_name
-from campaign.fulfil import month_of
+from campaign.fulfil import local_now, month_of
 from models.base import utcnow
 from models.callbacks import CallbackCodec
 from models.campaign import Campaign
@@ -566,6 +566,7 @@ async def ledger(
     ).all()
     out = []
     this_month = month_of(today)
+    camp = await session.get(Campaign, campaign_id)  # the day registered is the local day
     for pledge in pledges:
         name = await owner_name(session, pledge)
         items = (
@@ -596,7 +597,9 @@ async def ledger(
                     owner=name,
                     kind=pledge.owner_kind.value,
                     content=item.content,
-                    registered=pledge.published_at.date() if pledge.published_at else None,
+                    registered=local_now(camp, pledge.published_at).date()
+                    if pledge.published_at
+                    else None,
                     deadline=item.deadline,
                     months=months,
                     done_on=item.done_on,

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from campaign.cards import CriterionCb, PeerCb, ReasonCb, RectCb, ReviewCb
+from campaign.cards import (
+    ConfirmCb,
+    CriterionCb,
+    FullTextCb,
+    PeerCb,
+    ReasonCb,
+    RectCb,
+    ReviewCb,
+)
 from campaign.db import Store
 from campaign.monthly import MONTHLY_TYPES, ProgressCb, RestCb, SummaryCb
 from handlers import group, mine, oversee, pledge, report, review, start
@@ -37,6 +45,8 @@ def build_router() -> Router:
     r.button(ReviewCb, review.on_decision)
     r.button(CriterionCb, review.on_criterion)
     r.button(ReasonCb, review.on_reason)
+    r.button(ConfirmCb, review.on_confirm)
+    r.button(FullTextCb, review.on_full_text)
     r.button(PeerCb, review.on_peer)
     r.dialog(review.REASON_DIALOG, review.on_reason_text)
     r.dialog(review.PEER_DIALOG, review.on_peer_text)

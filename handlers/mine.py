@@ -24,7 +24,7 @@ async def _history(ctx: Ctx, pledge: Pledge) -> list[dict]:
         out.append(
             {
                 "version": snap.version,
-                "submitted_at": snap.submitted_at.isoformat(timespec="minutes"),
+                "submitted_at": snap.submitted_at.isoformat(),
                 "decision": await cards.decision_of(ctx.session, pledge.id, snap.version),
                 "peers": await cards.peer_opinions(ctx.session, pledge.id, snap.version),
             }

@@ -303,6 +303,11 @@ def _target_prompt(ctx: Ctx, targets: list[propose.Target], *, hint: bool) -> Re
     return Reply("pledge.choose_target", {"hint": hint}, buttons=tuple(rows))
 
 
+async def _zone(ctx: Ctx, pledge: Pledge) -> str:
+    """Return the campaign's time zone, in which a pledge's times are shown."""
+    return (await ctx.session.get(Campaign, pledge.campaign_id)).timezone
+
+
 async def _open(ctx: Ctx, target: propose.Target) -> list[Reply]:
     pledge = await propose.open_draft(
         ctx.session,
@@ -320,7 +325,8 @@ async def _open(ctx: Ctx, target: propose.Target) -> list[Reply]:
                 version=pledge.version,
                 role=pledge.review_role or "",
                 org=org.name if org else "",
-                submitted=pledge.submitted_at.date().isoformat() if pledge.submitted_at else "",
+                submitted=pledge.submitted_at.isoformat() if pledge.submitted_at else "",
+                tz=await _zone(ctx, pledge),
             )
         ]
     if pledge.status in (PledgeStatus.APPROVED, PledgeStatus.PUBLISHED):
@@ -329,7 +335,8 @@ async def _open(ctx: Ctx, target: propose.Target) -> list[Reply]:
             ctx.reply(
                 "pledge.published",
                 status=pledge.status.value,
-                published=pledge.published_at.date().isoformat() if pledge.published_at else "",
+                published=pledge.published_at.isoformat() if pledge.published_at else "",
+                tz=await _zone(ctx, pledge),
                 form=await _form(ctx, pledge, snapshot=True),
             )
         ]
@@ -638,6 +645,11 @@ def _overview_buttons(
         rows.append((ctx.button("pledge.btn.fill", cb(Act.FILL)),))
     rows.append((ctx.button("pledge.btn.submit", cb(Act.SUBMIT)),))
     return tuple(rows)
+
+
+async def application_form(ctx: Ctx, pledge: Pledge, *, snapshot: bool) -> dict[str, Any]:
+    """Return the application form (申报表) of a pledge, for other dialogs to show."""
+    return await _form(ctx, pledge, snapshot=snapshot)
 
 
 async def _form(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 
 from campaign import cards, outbox, review
-from campaign.cards import CriterionCb, PeerCb, ReasonCb, ReviewCb
+from campaign.cards import ConfirmCb, CriterionCb, FullTextCb, PeerCb, ReasonCb, ReviewCb
+from handlers import pledge as pledge_dialog
 from handlers.context import Ctx
 from handlers.events import ButtonPressed, TextReceived
 from models.callbacks import CallbackData
 from models.dialog import Priority
 from models.errors import DomainError
-from models.pledge import Verdict
+from models.pledge import Pledge, Verdict
 from models.reply import Reply
 
 REASON_DIALOG = "review_reason"
@@ -28,17 +29,28 @@ def _message_id(ctx: Ctx) -> str | None:
 
 
 async def on_decision(ctx: Ctx, cb: CallbackData) -> list[Reply]:
-    """通过 decides at once; 退回修改 asks for the reason first (picked or typed)."""
+    """Approve once the five criteria are ticked, else ask once; ask a return's reason once.
+
+    The question (五项标准都符合吗？, or the reason) is asked on the card itself.
+    """
     assert isinstance(cb, ReviewCb)
-    if cb.verdict is Verdict.APPROVE:
-        await review.decide(
-            ctx.session, ctx.actor, cb.pledge_id, cb.version, Verdict.APPROVE, codec=ctx.codec
-        )
-        ctx.state.clear()
-        return [Reply("review.approved_toast", toast=True)]
-    if cb.verdict is not Verdict.RETURN:
+    if cb.verdict not in (Verdict.APPROVE, Verdict.RETURN):
         raise DomainError("error.bad_button")
     pledge = await review.check_may_decide(ctx.session, ctx.actor, cb.pledge_id, cb.version)
+    if cb.verdict is Verdict.APPROVE:
+        ticks = await cards.ticked(ctx.session, cb.pledge_id, cb.version, ctx.actor.member_id)
+        if set(ticks) == set(review.ALL_CRITERIA):
+            return await _approve(ctx, cb.pledge_id, cb.version, confirmed=False)
+        ctx.state.clear()
+        card = await cards.review_card(
+            ctx.session,
+            ctx.codec,
+            pledge,
+            ctx.actor.member_id,
+            edit_message_id=_message_id(ctx),
+            confirming=True,
+        )
+        return [card]
     ctx.state.enter(REASON_DIALOG, "reason", pledge_id=cb.pledge_id, version=cb.version)
     card = await cards.review_card(
         ctx.session,
@@ -48,7 +60,51 @@ async def on_decision(ctx: Ctx, cb: CallbackData) -> list[Reply]:
         edit_message_id=_message_id(ctx),
         choosing_reason=True,
     )
-    return [card, ctx.reply("review.ask_reason")]
+    return [card]
+
+
+async def on_confirm(ctx: Ctx, cb: CallbackData) -> list[Reply]:
+    """符合，通过: the five criteria are met; approve."""
+    assert isinstance(cb, ConfirmCb)
+    return await _approve(ctx, cb.pledge_id, cb.version, confirmed=True)
+
+
+async def _approve(ctx: Ctx, pledge_id: int, version: int, *, confirmed: bool) -> list[Reply]:
+    await review.decide(
+        ctx.session,
+        ctx.actor,
+        pledge_id,
+        version,
+        Verdict.APPROVE,
+        codec=ctx.codec,
+        confirmed=confirmed,
+    )
+    ctx.state.clear()
+    return [Reply("review.approved_toast", toast=True)]
+
+
+async def on_full_text(ctx: Ctx, cb: CallbackData) -> list[Reply]:
+    """Send the whole application form of the card's version, as ordinary messages."""
+    assert isinstance(cb, FullTextCb)
+    pledge = await ctx.session.get(Pledge, cb.pledge_id)
+    if pledge is None or not await review.may_read(ctx.session, ctx.actor, pledge, cb.version):
+        raise DomainError("review.not_yours")
+    snap = await cards.snapshot_of(ctx.session, pledge.id, cb.version)
+    if snap is None:
+        raise DomainError("error.stale_card")
+    form = await pledge_dialog.application_form(ctx, pledge, snapshot=True)
+    form["version"] = cb.version
+    form["items"] = [{**it, "n": k + 1, "todo": []} for k, it in enumerate(snap.items)]
+    return [
+        ctx.reply(
+            "review.full",
+            form=form,
+            findings=cards.findings_context(snap.findings, reviewer=True),
+            peers=await cards.peer_opinions(ctx.session, pledge.id, cb.version),
+            decision=await cards.decision_of(ctx.session, pledge.id, cb.version),
+            tz=form["tz"],
+        )
+    ]
 
 
 async def on_reason(ctx: Ctx, cb: CallbackData) -> list[Reply]:
@@ -75,10 +131,10 @@ async def on_reason(ctx: Ctx, cb: CallbackData) -> list[Reply]:
 
 
 async def on_reason_text(ctx: Ctx) -> list[Reply]:
-    """Return with the reason the reviewer typed."""
+    """Return with the reason the reviewer typed (four characters at least)."""
     text = _typed(ctx)
-    if not text:
-        return [ctx.reply("review.ask_reason")]
+    if len(text) < review.REASON_MIN_CHARS:
+        return [ctx.reply("review.reason_short", min=review.REASON_MIN_CHARS)]
     data = ctx.state.data
     await review.decide(
         ctx.session,

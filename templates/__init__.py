@@ -3,6 +3,22 @@
 Every user-facing string lives here. A catalog is every ``messages/<locale>/*.toml`` file merged;
 each key maps to a jinja2 template string. Documents are ``documents/*.<locale>.j2``.
 This package is a leaf: it imports nothing of ours, and every layer may use it.
+
+Dates and times: never format them in Python and never show ISO text. Put the value in the
+context (a ``date``/``datetime``, or its ISO text: ``2027-03-31``, ``2027-03``, or a datetime
+with or without offset; a naive datetime is UTC, as the store keeps it) and format it in the
+template with one of these filters, in the recipient's locale:
+
+- ``{{ deadline | date }}`` → 2027年3月31日 / 31 Mar 2027
+- ``{{ decided_at | datetime(tz) }}`` → 2026年12月3日 09:05 / 3 Dec 2026 09:05
+- ``{{ "2027-03" | month }}`` → 2027年3月 / Mar 2027
+- ``{{ "2027Q2" | quarter }}`` → 2027年第2季度 / Q2 2027
+
+``tz`` is the campaign's ``timezone`` (put it in the context; ``campaign.timefmt`` helps); a
+datetime shown by ``date`` takes it too (``{{ published_at | date(tz) }}``), since the day
+depends on the zone. Without ``tz`` a datetime keeps its own offset, a naive one is shown in
+Asia/Shanghai. An empty value renders as "". The patterns are the keys ``fmt.date``,
+``fmt.datetime``, ``fmt.month`` and ``fmt.quarter`` (templates/messages/<locale>/review2.toml).
 """
 
 from __future__ import annotations
@@ -12,11 +28,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, pass_context
+from jinja2.runtime import Context
+
+from templates import timefmt
 
 HERE = Path(__file__).resolve().parent
 LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
+TIME_FILTERS = ("date", "datetime", "month")  # each formats with the pattern ``fmt.<name>``
+LOCALE_VAR = "_locale"  # the rendering locale, seen by the date filters
 
 
 def normalize_locale(code: str | None) -> str:
@@ -78,6 +99,22 @@ class Catalog:
         self.env.globals["plural"] = plural
         self.messages = {loc: _load_catalog(loc) for loc in LOCALES}
         self._compiled: dict[tuple[str, str], Template] = {}
+        for name in TIME_FILTERS:
+            self.env.filters[name] = self._time_filter(f"fmt.{name}")
+        self.env.filters["quarter"] = self._quarter_filter
+
+    def _time_filter(self, key: str):
+        @pass_context
+        def fmt(context: Context, value: Any, tz: str | None = None) -> str:
+            locale = context.get(LOCALE_VAR, DEFAULT_LOCALE)
+            return timefmt.format_as(key, value, tz, lambda k, **f: self.render(k, locale, **f))
+
+        return fmt
+
+    @pass_context
+    def _quarter_filter(self, context: Context, value: str) -> str:
+        locale = context.get(LOCALE_VAR, DEFAULT_LOCALE)
+        return self.render("fmt.quarter", locale, **timefmt.quarter_fields(value))
 
     def keys(self, locale: str = DEFAULT_LOCALE) -> set[str]:
         """Return every message key of a locale."""
@@ -104,13 +141,14 @@ class Catalog:
 
     def render(self, key: str, locale: str = DEFAULT_LOCALE, **context: Any) -> str:
         """Render one message key with its context."""
-        return self.template(key, locale).render(t=self._translator(locale), **context).strip()
+        template = self.template(key, locale)
+        return template.render({LOCALE_VAR: locale}, t=self._translator(locale), **context).strip()
 
     def document(self, name: str, locale: str = DEFAULT_LOCALE, **context: Any) -> str:
         """Render a document layout ``documents/<name>.<locale>.j2``."""
         locale = locale if locale in self.messages else DEFAULT_LOCALE
         template = self.env.get_template(f"{name}.{locale}.j2")
-        return template.render(t=self._translator(locale), **context)
+        return template.render({LOCALE_VAR: locale}, t=self._translator(locale), **context)
 
     def _translator(self, locale: str):
         def t(key: str, **context: Any) -> str:

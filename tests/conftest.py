@@ -131,8 +131,9 @@ class RecordingMessenger:
         if self.fail_with:
             raise self.fail_with.pop(0)
         self.sent.append((chat_id, message))
+        message_id = str(len(self.sent))  # before yielding: lanes send concurrently
         await asyncio.sleep(0)
-        return str(len(self.sent))
+        return message_id
 
     async def edit(self, chat_id: str, message: RenderedMessage) -> None:
         self.edits.append((chat_id, message))

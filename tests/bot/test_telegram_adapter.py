@@ -282,21 +282,30 @@ def test_channel_posts_and_bots_are_ignored():
 # -- the messenger --------------------------------------------------------------------------------
 
 
-async def test_long_text_is_split_with_buttons_on_the_last_part():
+async def test_long_text_is_split_and_a_message_with_buttons_never_is():
     session = RecordingSession()
     messenger = TelegramMessenger(Bot(TOKEN, session=session))
     text = "\n".join(f"第{i}行 " + "承" * 60 for i in range(150))  # about 9,600 characters
-    button = RenderedButton("通过", data="x:1:sig")
-    message_id = await messenger.send("42", RenderedMessage(text=text, buttons=((button,),)))
+    await messenger.send("42", RenderedMessage(text=text))
     sent = session.calls("sendMessage")
     assert len(sent) == 3
     assert all(len(p["text"]) <= 4096 for p in sent)
     assert "".join(p["text"] for p in sent).replace("\n", "") == text.replace("\n", "")
-    assert "reply_markup" not in sent[0] and "reply_markup" not in sent[1]
-    keyboard = sent[2]["reply_markup"]["inline_keyboard"]
+
+    # Found: a card's buttons went under its last part, and its edit put the head there.
+    button = RenderedButton("通过", data="x:1:sig")
+    message_id = await messenger.send("42", RenderedMessage(text=text, buttons=((button,),)))
+    (card,) = session.calls("sendMessage")[3:]
+    assert len(card["text"]) <= 4096 and card["text"].startswith("第0行")
+    keyboard = card["reply_markup"]["inline_keyboard"]
     assert keyboard[0][0]["text"] == "通过"
     assert keyboard[0][0]["callback_data"] == "x:1:sig"
-    assert message_id == "102"
+    assert message_id == "103"
+    await messenger.edit(
+        "42", RenderedMessage(text=text, buttons=((button,),), edit_message_id=message_id)
+    )
+    (edit,) = session.calls("editMessageText")
+    assert edit["text"] == card["text"] and edit["message_id"] == 103
 
 
 async def test_telegram_errors_map_to_delivery_errors():

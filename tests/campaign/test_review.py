@@ -76,6 +76,8 @@ async def submit(store, people, pledge_id, who="member"):
 async def decide(store, people, who, pledge_id, version, verdict, **kw):
     me = await actor(store, people, who)
     async with store.write() as s:
+        if verdict is Verdict.APPROVE:
+            kw.setdefault("confirmed", True)  # the reviewer confirmed the five criteria
         return await review.decide(s, me, pledge_id, version, verdict, codec=CODEC, **kw)
 
 
@@ -210,7 +212,14 @@ async def test_parallel_decisions_yield_exactly_one(world, n):
         try:
             async with store.write() as s:
                 await review.decide(
-                    s, sec, pid, 1, verdict, codec=CODEC, reasons=[Criterion.ADVANCED]
+                    s,
+                    sec,
+                    pid,
+                    1,
+                    verdict,
+                    codec=CODEC,
+                    reasons=[Criterion.ADVANCED],
+                    confirmed=True,
                 )
             return verdict
         except DomainError as exc:

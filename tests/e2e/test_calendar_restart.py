@@ -70,8 +70,8 @@ def test_prompt_is_caught_up_once_and_a_restart_sends_nothing_twice(start_bot, u
     bot = start_bot(prepare=published_pledge_bound_member)
     member = user_of(bot, MEMBER_TG)
     prompt = member.wait_for_reply(lambda m: m.text.startswith("【每月一报】"), WAIT)
-    year, month = this_month().split("-")
-    assert f"{year}年{int(month)}月" in prompt.text
+    month = this_month()  # shown the Chinese way: 2026年12月, never 2026-12
+    assert f"{int(month[:4])}年{int(month[5:])}月" in prompt.text and month not in prompt.text
     # the send is marked before the crash: "restarted right after sending"
     deadline = time.monotonic() + WAIT
     while db_rows(bot, "SELECT count(*) FROM outbox WHERE status = 'pending'") != [(0,)]:

@@ -170,6 +170,30 @@ def edited_buttons(proxy, bot: BotProcess, message: BotMessage) -> list:
     return (edits[-1].get("reply_markup") or {}).get("inline_keyboard") or []
 
 
+def approve_confirming(proxy, bot: BotProcess, user: TelegramUser, card: BotMessage) -> BotMessage:
+    """通过 with the criteria not all ticked: the card asks once, 符合，通过 approves.
+
+    Returns the card as the question left it (its later edits are waited for by the caller).
+    """
+    mark = proxy.mark()
+    user.press(msg("review.approve"), card)
+    confirm = msg("review.confirm_all")
+    asking = user.wait_for_edit(card, lambda m: confirm in button_labels(m))
+    assert asking.text.count("五项标准都符合吗？") == 1
+    assert button_labels(asking) == [confirm, msg("review.back")]
+    assert toast_of(proxy, bot, lambda: user.press(confirm, asking)) == msg(
+        "review.approved_toast"
+    )
+    # asked once, on the card itself: nothing was sent to the reviewer meanwhile
+    sent = [
+        c
+        for c in proxy.calls("sendMessage", token=bot.token, after=mark)
+        if str(c.params.get("chat_id")) == str(user.chat_id)
+    ]
+    assert not sent, [c.params.get("text") for c in sent]
+    return asking
+
+
 def bind(user: TelegramUser, phone: str) -> None:
     user.share_contact(phone)
     done = user.wait_for_reply(msg("bind.done", name="", org="")[:4])
@@ -269,7 +293,9 @@ def decide(db_url: str, phone: str, pledge_id: int, version: int, codec: Callbac
     async def work(store: Store) -> None:
         async with store.write() as session:
             actor = await _actor_of(session, phone)
-            await review.decide(session, actor, pledge_id, version, Verdict.APPROVE, codec=codec)
+            await review.decide(
+                session, actor, pledge_id, version, Verdict.APPROVE, codec=codec, confirmed=True
+            )
 
     with_store(db_url, work)
 
@@ -462,7 +488,8 @@ def test_member_pledge_from_draft_to_public_display(loop_bot, cast, proxy):
     reason = msg("review.reason.post")
     secretary.press(msg("review.return"), card)
     card = secretary.wait_for_edit(card, lambda m: reason in button_labels(m))
-    secretary.wait_for_reply(msg("review.ask_reason"))
+    # the reason is asked once, on the card; no separate question follows
+    assert card.text.count("请选择不符合的标准") == 1
     assert toast_of(proxy, bot, lambda: secretary.press(reason, card)) == msg(
         "review.returned_toast"
     )
@@ -487,9 +514,7 @@ def test_member_pledge_from_draft_to_public_display(loop_bot, cast, proxy):
     ticked = msg("review.criterion_button", criterion="sci", on=True)
     secretary.press(msg("review.criterion_button", criterion="sci", on=False), card)
     card = secretary.wait_for_edit(card, lambda m: ticked in button_labels(m))
-    assert toast_of(proxy, bot, lambda: secretary.press(msg("review.approve"), card)) == msg(
-        "review.approved_toast"
-    )
+    card = approve_confirming(proxy, bot, secretary, card)
     card = secretary.wait_for_edit(card, lambda m: "✅ 已确认：李秀英" in m.text)
     assert not edited_buttons(proxy, bot, card)
 
@@ -542,7 +567,7 @@ def test_member_pledge_from_draft_to_public_display(loop_bot, cast, proxy):
         "SELECT criteria FROM review WHERE pledge_id = ? AND pledge_version = 2 "
         "AND kind = 'decision'",
         pledge_id,
-    ) == [('["sci"]',)]
+    ) == [('["sci", "adv", "use", "post", "pub"]',)]  # confirmed: all five are met
 
     verify = subprocess.run(
         [*bot_command(), "audit", "verify"],
@@ -635,9 +660,8 @@ def test_village_organization_pledge_carries_the_basic_pledge(loop_bot, cast, pr
         lambda m: m.text.startswith("【承诺审核】东江村党支部 · 组织承诺（第1版）"), WAIT
     )
     assert card.text.count("（基本承诺）") == 3 and "村委会公开栏" in card.text
-    assert toast_of(proxy, bot, lambda: reviewer.press(msg("review.approve"), card)) == msg(
-        "review.approved_toast"
-    )
+    # 通过 with nothing ticked asks once whether the five criteria are met
+    card = approve_confirming(proxy, bot, reviewer, card)
     reviewer.wait_for_edit(card, lambda m: "✅ 已确认：陈明" in m.text)
     letter = secretary.wait_for_reply(lambda m: m.text.startswith("📜 承诺书"), WAIT)
     assert "东江村党支部为深入开展创先争优活动" in letter.text  # not "党支部党组织"
@@ -730,10 +754,14 @@ def test_stale_double_and_forged_presses_change_nothing(loop_bot, cast, proxy):
     assert footprint(bot, pledge_id) == before
     assert footprint(bot, other_id) == other_before
 
-    # a double press: 通过 twice in a row on version 2's card; exactly one counts
+    # a double press: 符合，通过 twice in a row on version 2's card; exactly one counts
+    confirm = msg("review.confirm_all")
+    secretary.press(approve, card_v2)
+    asking = secretary.wait_for_edit(card_v2, lambda m: confirm in button_labels(m))
+
     def twice() -> None:
-        secretary.press(approve, card_v2)
-        secretary.press(approve, card_v2)
+        secretary.press(confirm, asking)
+        secretary.press(confirm, asking)
 
     assert sorted(toasts_of(proxy, bot, twice, 2)) == sorted([msg("review.approved_toast"), stale])
     decided = footprint(bot, pledge_id)
@@ -805,7 +833,7 @@ def test_monthly_report_in_one_tap_and_branch_report_in_one(start_bot, user_of, 
     # the report day's prompt: queued by the calendar, delivered by the bot's outbox loop
     assert run_job(bot, "prompt").get("prompt") == 1
     prompt = member.wait_for_reply(lambda m: m.text.startswith("【每月一报】"), WAIT)
-    readable = msg("pledge.month", value=month)  # 2026年12月, not 2026-12
+    readable = f"{int(month[:4])}年{int(month[5:])}月"  # no ISO months in what people read
     assert prompt.text.startswith(f"【每月一报】{readable}践诺进度报送\n张建国同志")
     assert prompt.text.count("⬜ 本月未报") == 2
     rest = msg("report.button.rest")
@@ -826,7 +854,7 @@ def test_monthly_report_in_one_tap_and_branch_report_in_one(start_bot, user_of, 
     # the summary day: the branch's report goes to the secretary, confirmed in one tap
     assert run_job(bot, "summary").get("summary") == 1
     summary = secretary.wait_for_reply(lambda m: m.text.startswith("【月报】东江村党支部"), WAIT)
-    assert f"{month} 公开承诺事项进度月报" in summary.text
+    assert f"{readable} 公开承诺事项进度月报" in summary.text
     assert "承诺 1 份：已报 1，未报 0" in summary.text and "按计划推进 2" in summary.text
     assert toast_of(proxy, bot, lambda: secretary.press(msg("summary.confirm"), summary)) == msg(
         "summary.confirmed_toast"

@@ -131,11 +131,11 @@ async def test_a_pause_is_shown_in_the_ledger_and_when_rectifying(bot):
         )
     await bot.cmd(SECRETARY, "ledger")
     ledger, people = bot.messenger.texts(SECRETARY)[-2:]
-    assert "⏸ 外出务工，至2026-08-31" in ledger
-    assert "暂停提醒：张建国（外出务工，至2026-08-31）" in people
+    assert "⏸ 外出务工，至2026年8月31日" in ledger
+    assert "暂停提醒：张建国（外出务工，至2026年8月31日）" in people
     await bot.press(SECRETARY, "限期整改 1")
     asked = bot.messenger.texts(SECRETARY)[-2:]
-    assert "张建国目前暂停提醒（外出务工，至2026-08-31）" in asked[0]
+    assert "张建国目前暂停提醒（外出务工，至2026年8月31日）" in asked[0]
     assert "整改原因" in asked[1]
 
 

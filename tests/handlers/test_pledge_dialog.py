@@ -552,7 +552,9 @@ async def test_a_published_pledge_is_shown_not_reopened(bot):
     pledge = await bot.pledge_of("member")
     async with bot.store.write() as s:
         actor = await load_actor(s, bot.people.ids["secretary"])
-        await review_domain.decide(s, actor, pledge.id, 1, Verdict.APPROVE, codec=bot.core.codec)
+        await review_domain.decide(
+            s, actor, pledge.id, 1, Verdict.APPROVE, codec=bot.core.codec, confirmed=True
+        )
     await bot.cmd(MEMBER, "pledge")
     text = bot.last(MEMBER)
     assert "已公示" in text and ITEM_1["content"] in text and "2026年12月31日" in text

@@ -82,7 +82,7 @@ async def publish_member_pledge(store, people, codec) -> tuple[int, list[int]]:
         await review.submit(s, me, pledge.id, today=drafted, codec=codec)
         pid = pledge.id
     async with store.write() as s:
-        await review.decide(s, sec, pid, 1, Verdict.APPROVE, codec=codec)
+        await review.decide(s, sec, pid, 1, Verdict.APPROVE, codec=codec, confirmed=True)
         items = await propose.items_of(s, pid)
     return pid, [i.id for i in items]
 
@@ -114,7 +114,7 @@ async def test_report_shows_the_card_and_one_tap_reports_the_month(bot):
     await bot.cmd(MEMBER, "report")
     texts = bot.messenger.texts(MEMBER)
     card = texts[0]
-    assert "每月一报" in card and MONTH in card and "张建国" in card
+    assert "每月一报" in card and "2026年5月" in card and MONTH not in card and "张建国" in card
     assert ITEM_1 in card and ITEM_2 in card and "已过完成时限" in card  # item 1 is past 5-15
     assert "暂停每月提醒" in texts[-1]
     labels = [b.text for row in bot.messenger.sent[0][1].buttons for b in row]
@@ -234,14 +234,14 @@ async def test_pause_stops_the_member_being_due_and_resume_restores_it(bot):
     await bot.say(MEMBER, "2028-01-01")  # more than a year ahead
     assert "一年以内" in bot.last(MEMBER)
     await bot.say(MEMBER, "8月31日")
-    assert "已暂停提醒至2026-08-31" in bot.last(MEMBER) and "外出务工" in bot.last(MEMBER)
+    assert "已暂停提醒至2026年8月31日" in bot.last(MEMBER) and "外出务工" in bot.last(MEMBER)
     (pause,) = await bot.rows(Pause)
     assert pause.ends_on == date(2026, 8, 31) and pause.reason.value == "migrant"
     assert member not in await due()
 
     # /report still works while paused, and says so.
     await bot.cmd(MEMBER, "report")
-    assert "已暂停提醒至2026-08-31" in bot.last(MEMBER)
+    assert "已暂停提醒至2026年8月31日" in bot.last(MEMBER)
     await bot.press(MEMBER, "恢复提醒")
     assert "已恢复" in bot.toasts[-1]
     assert member in await due()
@@ -346,7 +346,7 @@ async def test_rectification_opened_from_the_ledger_claimed_and_closed(bot):
     await bot.cmd(SECRETARY, "ledger")
     ledger, people = bot.messenger.texts(SECRETARY)[-2:]
     assert "台账" in ledger and "张建国" in ledger and "超期" in ledger
-    assert "登记 2026-" in ledger and "时限 2026-05-15" in ledger
+    assert "登记 2026年" in ledger and "时限 2026年5月15日" in ledger and "2026-" not in ledger
     assert "本月未报（1 人）：张建国" in people  # and the list of who has not reported
     labels = [b.text for row in bot.messenger.sent[-2][1].buttons for b in row]
     assert labels == ["🔧 限期整改 1"]  # item 2 is on course: no button
@@ -369,7 +369,7 @@ async def test_rectification_opened_from_the_ledger_claimed_and_closed(bot):
 
     # The owner is told, with the claim button, and reports it done with a note.
     await bot.worker.run_once()
-    assert any("限期整改" in t and "2026-06-30" in t for t in bot.messenger.texts(MEMBER))
+    assert any("限期整改" in t and "2026年6月30日" in t for t in bot.messenger.texts(MEMBER))
     data, message_id = bot.find(MEMBER, "整改完成")
     await bot.press_data(MEMBER, data, message_id)
     assert "说明整改情况" in bot.last(MEMBER)

@@ -61,7 +61,7 @@ async def publish_pledge(store, people, who, deadlines, today):
         pid = pledge.id
     sec = await actor(store, people.ids["secretary"])
     async with store.write() as s:
-        await review.decide(s, sec, pid, 1, Verdict.APPROVE, codec=CODEC)
+        await review.decide(s, sec, pid, 1, Verdict.APPROVE, codec=CODEC, confirmed=True)
     return pid
 
 
@@ -215,7 +215,7 @@ async def test_a_review_waiting_too_long_reminds_then_escalates_never_approves(w
     sec = await actor(store, people.ids["secretary"])
     async with store.write() as s:
         with pytest.raises(DomainError) as err:
-            await review.decide(s, sec, peers, 2, Verdict.APPROVE, codec=CODEC)
+            await review.decide(s, sec, peers, 2, Verdict.APPROVE, codec=CODEC, confirmed=True)
     assert err.value.key == "review.not_yours"
     assert pledge.routed_at == at(2027, 2, 7, 11)  # the new level gets a fresh timeout
 
@@ -244,7 +244,7 @@ async def test_quarterly_bulletin_goes_to_each_level_once(world):
     ]
     transcript = await deliver_all(store)
     (bulletin,) = transcript.texts("office")
-    assert "武都区" in bulletin and "2027Q1" in bulletin  # the quarter just ended
+    assert "武都区" in bulletin and "2027年第1季度" in bulletin  # the quarter just ended
     assert "尚无公示承诺（尚未开展）的单位：城关镇" in bulletin  # every unit counts
     for word in ("排名", "积分", "ranking", "points"):
         assert word not in bulletin  # outcomes, never a ranking of activity
