@@ -30,6 +30,7 @@ from tests.e2e.conftest import (
     _seed,
     free_port,
     new_token,
+    seeded_database,
 )
 
 pytestmark = pytest.mark.e2e
@@ -93,46 +94,58 @@ def check_each_handled_once(proxy, bot: BotProcess, user, expected: int) -> list
     return texts
 
 
-@pytest.mark.parametrize("mode", ["polling", "webhook"])
-def test_sqlite_write_lock_held_40s_loses_and_doubles_nothing(mode, proxy, user_of, tmp_path):
-    from tests.e2e.conftest import seeded_database
-
-    db_path, url = seeded_database(tmp_path / mode)
-    env: dict[str, str] = {}
-    if mode == "webhook":
-        port = free_port()
-        env = {
+def test_sqlite_write_lock_held_40s_loses_and_doubles_nothing(proxy, user_of, tmp_path):
+    """One bot polling, one on a webhook, both locked out of their stores for the same 40 s."""
+    port = free_port()
+    envs = {
+        "polling": {},
+        "webhook": {
             "WEBHOOK_URL": f"http://127.0.0.1:{port}/tg",
             "WEBHOOK_SECRET": WEBHOOK_SECRET,
             "WEBHOOK_PORT": str(port),
-        }
-    bot = BotProcess(proxy, db_path.parent, url, token=new_token(), env=env)
+        },
+    }
+    bots: dict[str, BotProcess] = {}
+    paths: dict[str, Path] = {}
+    holders: list[sqlite3.Connection] = []
     try:
-        bot.start()
-        user = user_of(bot)
-        holder = sqlite3.connect(db_path, isolation_level=None)
-        try:
+        mark = proxy.mark()
+        for mode, env in envs.items():
+            paths[mode], url = seeded_database(tmp_path / mode)
+            bots[mode] = BotProcess(proxy, paths[mode].parent, url, token=new_token(), env=env)
+            bots[mode].start(wait=False)
+        for bot in bots.values():
+            bot.wait_ready(mark)
+        users = {mode: user_of(bot) for mode, bot in bots.items()}
+        for path in paths.values():
+            holder = sqlite3.connect(path, isolation_level=None)
             holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-            held_at = time.monotonic()
-            three_updates(user)
-            # past the bot's 30 s busy timeout: it met the lock, and nobody was told anything
-            time.sleep(max(0.0, 35 - (time.monotonic() - held_at)))
-            told = sent_to(proxy, bot, user.chat_id)
-            assert told == [], f"the person was told something while the update waited: {told}"
-            time.sleep(max(0.0, HOLD_SECONDS - (time.monotonic() - held_at)))
-        finally:
+            holders.append(holder)
+        held_at = time.monotonic()
+        for mode in bots:
+            three_updates(users[mode])
+        # past the bots' 30 s busy timeout: they met the lock, and nobody was told anything
+        time.sleep(max(0.0, 35 - (time.monotonic() - held_at)))
+        for mode, bot in bots.items():
+            told = sent_to(proxy, bot, users[mode].chat_id)
+            assert told == [], f"{mode}: the person was told something while waiting: {told}"
+        time.sleep(max(0.0, HOLD_SECONDS - (time.monotonic() - held_at)))
+        for holder in holders:
             holder.execute("ROLLBACK")
-            holder.close()
-        check_each_handled_once(proxy, bot, user, expected=3)
-        assert len(processed(db_path)) == 3
-        assert "not recorded" in bot.log_path.read_text()  # the lock was met, not missed
-        if mode == "webhook":
-            answers = [s for t, _, s in proxy.webhook_answers if t == bot.token]
-            assert 503 in answers  # refused while locked, so the relay (Telegram) sent it again
-        bot.stop()
-        assert "Traceback" not in bot.log_path.read_text()
+        for mode, bot in bots.items():
+            check_each_handled_once(proxy, bot, users[mode], expected=3)
+            assert len(processed(paths[mode])) == 3
+            assert "not recorded" in bot.log_path.read_text()  # the lock was met, not missed
+        answers = [s for t, _, s in proxy.webhook_answers if t == bots["webhook"].token]
+        assert 503 in answers  # refused while locked, so the relay (Telegram) sent it again
+        for bot in bots.values():
+            bot.stop()
+            assert "Traceback" not in bot.log_path.read_text()
     finally:
-        bot.stop()
+        for holder in holders:
+            holder.close()
+        for bot in bots.values():
+            bot.stop()
 
 
 # -- PostgreSQL restarting -----------------------------------------------------------------------
