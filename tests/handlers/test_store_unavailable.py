@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
+import asyncpg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import func, select
 
@@ -14,6 +16,7 @@ from handlers.app import build_core
 from handlers.events import ButtonPressed, CommandReceived, Sender, TextReceived
 from handlers.start import LangCb
 from models import Outbox, ProcessedUpdate
+from tests.conftest import PG_HOST, PG_PORT, PG_USER
 
 SECRET = b"test-secret-test-secret-test-sec"
 
@@ -71,12 +74,35 @@ async def test_unreachable_postgresql_raises_store_unavailable():
         await store.dispose()
 
 
+async def test_postgresql_connections_dropped_while_idle_cost_nothing(store):
+    if store.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    core = build_core(store, secret=SECRET)
+    await core.handle(CommandReceived(sender=sender(), command="help", update_id="1"))
+    async with store.read() as s:
+        name = (await s.exec(text("SELECT current_database()"))).one()[0]
+    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="test")
+    try:  # what the bot's pooled connections see when PostgreSQL restarts
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+    finally:
+        await admin.close()
+    handled = await core.handle(CommandReceived(sender=sender(), command="help", update_id="2"))
+    assert handled.outbox_ids and not handled.duplicate
+    assert await count(store, ProcessedUpdate) == 2
+
+
 def test_what_counts_as_unavailable():
     locked = OperationalError(
         "BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked")
     )
     assert is_unavailable(locked)
     assert is_unavailable(ConnectionResetError())
+    assert is_unavailable(asyncpg.exceptions.AdminShutdownError("terminating connection"))
+    assert is_unavailable(asyncpg.exceptions.CannotConnectNowError("the database is starting"))
+    assert is_unavailable(asyncpg.exceptions.ConnectionDoesNotExistError("closed"))
+    assert not is_unavailable(asyncpg.exceptions.UndefinedTableError("no such table"))
     no_table = OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x"))
     assert not is_unavailable(no_table)  # a bug, not an outage
     assert not is_unavailable(IntegrityError("INSERT", {}, Exception("UNIQUE")))
