@@ -67,6 +67,7 @@ from bot.compose import Services, build_services
 from bot.delivery import DeliveryError, RenderedMenu, RenderedMessage, split_text
 from bot.outbox import OutboxWorker
 from bot.settings import PUBLIC_API, Settings
+from campaign.db import is_unavailable
 from handlers.core import Core, StoreUnavailable
 from handlers.events import (
     ButtonPressed,
@@ -469,8 +470,11 @@ class UpdateHandler:
                 await asyncio.shield(before)
         try:
             await self.worker.deliver_ids(ids)
-        except Exception:  # the worker's loop picks the rows up again
-            log.exception("delivery of %s failed", ids)
+        except Exception as exc:  # the worker's loop picks the rows up again
+            if is_unavailable(exc):
+                log.warning("delivery of %s waits: the store is unavailable", ids)
+            else:
+                log.exception("delivery of %s failed", ids)
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait (up to ``timeout`` seconds) until the replies handed out so far are sent."""
