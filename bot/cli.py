@@ -21,7 +21,11 @@ from templates import catalog
 def main(ctx: click.Context, locale: str | None) -> None:
     """承诺通 PledgeBot: public pledges (公开承诺) in a chat-bot."""
     ctx.ensure_object(dict)
-    ctx.obj["locale"] = locale or load_settings().default_locale
+    try:
+        settings = load_settings()
+    except ValueError as exc:  # refuse at start-up, in one line, whatever the command
+        raise click.ClickException(f"bad settings: {exc}") from exc
+    ctx.obj["locale"] = locale or settings.default_locale
 
 
 @main.command()

@@ -12,6 +12,7 @@ from bot.outbox import OutboxWorker
 from bot.ratelimit import RateLimiter, telegram_limits
 from bot.settings import Settings
 from campaign.db import Store
+from campaign.store_keys import store_key
 from handlers.app import build_core
 from handlers.context import CoreConfig
 from handlers.core import Core
@@ -46,13 +47,18 @@ async def build_services(
     clock: Callable[[], datetime] = utcnow,
     bot_username: str | None = None,
 ) -> Services:
-    """Open the store (migrating it to the newest schema) and wire the core."""
+    """Open the store (migrating it to the newest schema) and wire the core.
+
+    Buttons are signed with the key the settings derive (CALLBACK_SECRET or BOT_TOKEN); offline,
+    with neither, with a random key this store made for itself on first use.
+    """
     store = Store(settings.database_url)
     if migrate:
         await store.migrate()
+    secret = settings.signing_key or await store_key(store)
     core = build_core(
         store,
-        secret=settings.signing_key,
+        secret=secret,
         config=CoreConfig(
             bot_username=bot_username or settings.bot_username,
             default_locale=settings.default_locale,

@@ -23,6 +23,7 @@ from sqlmodel import select
 from bot.compose import Services
 from bot.delivery import RenderedMenu, RenderedMessage
 from bot.outbox import OutboxWorker
+from handlers.core import Handled, StoreUnavailable
 from handlers.events import (
     ButtonPressed,
     ChatType,
@@ -37,6 +38,8 @@ from templates import catalog
 
 PLATFORM = "console"
 GROUP_CHAT = "group"
+#: seconds a typed line waits for a busy or restarting store before it is given up
+STORE_PATIENCE = 60.0
 
 
 @dataclass
@@ -172,13 +175,31 @@ class ConsoleSession:
         )
 
     async def _dispatch(self, event: Event) -> None:
-        handled = await self.services.core.handle(event)
+        handled = await self._handle_patiently(event)
+        if handled is None:
+            return
         if self.seat and self.seat not in self.messenger.names:
             await self._learn_name(self.seat)
         if handled.toast:
             print(f"💬 {handled.toast}", file=self.out)
         await self.worker.deliver_ids(handled.outbox_ids)
         await self.flush()
+
+    async def _handle_patiently(self, event: Event) -> Handled | None:
+        """Handle ``event``, waiting out a busy or restarting store for up to a minute."""
+        delay, waited = 0.5, 0.0
+        while True:
+            try:
+                return await self.services.core.handle(event)
+            except StoreUnavailable:
+                if waited >= STORE_PATIENCE:
+                    print(catalog().render("console.store_gave_up", self.locale), file=self.out)
+                    return None
+                if waited == 0:
+                    print(catalog().render("console.store_busy", self.locale), file=self.out)
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(8.0, delay * 2)
 
     async def _learn_name(self, seat: str) -> None:
         async with self.services.store.read() as session:

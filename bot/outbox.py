@@ -50,7 +50,7 @@ from bot.delivery import (
     split_text,
 )
 from bot.ratelimit import RateLimiter
-from campaign.db import Store
+from campaign.db import Store, is_unavailable
 from models.base import utcnow
 from models.dialog import Outbox, OutboxStatus
 from models.org import Account
@@ -358,8 +358,12 @@ class OutboxWorker:
                 self._wakeup.clear()
                 try:
                     rows = await self._claim()
-                except Exception:
-                    log.exception("outbox claim failed")
+                except Exception as exc:
+                    if is_unavailable(exc):  # locked or down: one line, the loop tries again
+                        name = type(exc).__name__
+                        log.warning("outbox claim: the store is unavailable (%s)", name)
+                    else:
+                        log.exception("outbox claim failed")
                     await self._wait(stop, timeout=idle)
                     continue
                 if rows:
@@ -571,8 +575,11 @@ class OutboxWorker:
             self._flush_soon.clear()
             try:
                 await self._flush()
-            except Exception:
-                log.exception("marking the outbox failed; trying again")
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning("marking the outbox: the store is unavailable; trying again")
+                else:
+                    log.exception("marking the outbox failed; trying again")
 
     async def _flush_all(self) -> None:
         """Mark everything queued for marking, now."""

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from functools import cached_property
 
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.callbacks import derive_key
+
 PUBLIC_API = "https://api.telegram.org"
+#: the shortest CALLBACK_SECRET accepted, in bytes
+CALLBACK_SECRET_MIN = 32
+#: HKDF contexts: the same secret gives unrelated keys for unrelated purposes
+SIGNING_CONTEXT = b"pledgebot/v1/callback-data/hmac-sha256"
+
+
+class SettingsError(ValueError):
+    """The settings cannot work; the message names the setting and says why, for the operator."""
 
 
 class Settings(BaseSettings):
@@ -42,6 +51,17 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -")
         return value or None
 
+    @field_validator("callback_secret")
+    @classmethod
+    def _check_callback_secret(cls, value: str | None) -> str | None:
+        if value and len(value.encode()) < CALLBACK_SECRET_MIN:
+            raise ValueError(
+                f"CALLBACK_SECRET must be at least {CALLBACK_SECRET_MIN} bytes (it has "
+                f"{len(value.encode())}); make one with: python -c "
+                "'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value or None
+
     @field_validator("webhook_url")
     @classmethod
     def _empty_none(cls, value: str | None) -> str | None:
@@ -54,12 +74,31 @@ class Settings(BaseSettings):
         return self.bot_token
 
     @cached_property
-    def signing_key(self) -> bytes:
-        """Return the key that signs button data (CALLBACK_SECRET, else derived from the token)."""
-        base = self.callback_secret or f"pledgebot:{self.bot_token or 'offline'}"
-        return hashlib.sha256(base.encode()).digest()
+    def signing_key(self) -> bytes | None:
+        """Return the key that signs button data, or None offline (the store keeps one then).
+
+        The key is derived (HKDF-SHA256 with a fixed context) from CALLBACK_SECRET when set,
+        else from BOT_TOKEN, so every process of one deployment signs alike and nothing in the
+        code is a key.
+        """
+        material = self.callback_secret or self.bot_token
+        if not material:
+            return None
+        return derive_key(material.encode(), SIGNING_CONTEXT)
 
 
 def load_settings(**overrides) -> Settings:
-    """Read and validate the settings; keyword arguments win over the environment."""
-    return Settings(**overrides)
+    """Read and validate the settings; keyword arguments win over the environment.
+
+    Raises:
+        SettingsError: a setting is malformed (one line per bad setting, naming it).
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(part) for part in err.get("loc", ())).upper() or "settings"
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            lines.append(msg if msg.startswith(name) else f"{name}: {msg}")
+        raise SettingsError("; ".join(lines)) from None

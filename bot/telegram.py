@@ -8,8 +8,11 @@ Telegram's errors onto ``DeliveryError``.
 
 Updates are never lost: the core commits an update before polling confirms it (updates are
 handled one after another, so the offset moves only past handled ones) and before a webhook
-request is answered; a redelivered update is recognised by its id in the database. Sending is
-not on that path: replies go out in the background, in order per chat.
+request is answered; a redelivered update is recognised by its id in the database. When the
+store cannot record an update (``StoreUnavailable``: SQLite locked, PostgreSQL down), nobody is
+told anything: polling keeps its offset before the update and retries it with backoff, and the
+webhook answers 503 so that Telegram sends it again. Sending is not on that path: replies go out
+in the background, in order per chat.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
+from aiogram.methods import TelegramMethod
 from aiogram.types import (
     BotCommand,
     BotCommandScopeAllGroupChats,
@@ -57,6 +61,7 @@ from aiogram.types import (
 )
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from pydantic import ValidationError
 
 from bot.compose import Services, build_services
 from bot.delivery import (
@@ -68,7 +73,8 @@ from bot.delivery import (
 )
 from bot.outbox import OutboxWorker
 from bot.settings import PUBLIC_API, Settings
-from handlers.core import Core
+from campaign.db import is_unavailable
+from handlers.core import Core, StoreUnavailable
 from handlers.events import (
     ButtonPressed,
     ChatType,
@@ -95,6 +101,14 @@ UNBOUND_COMMANDS = ("start", "help", "lang")
 GROUP_COMMANDS = ("bindgroup", "help")
 #: our locale -> Telegram's language_code of a command menu
 MENU_LANGUAGE = {"zh_CN": "zh", "en": "en"}
+
+#: long-polling wait of one getUpdates call, in seconds
+POLL_TIMEOUT = 25
+#: backoff between attempts at an update the store could not record, and after failed polls
+RETRY_FIRST = 0.5
+RETRY_MAX = 10.0
+#: a webhook request not handled within this many seconds gets 503 (Telegram gives up at 60)
+WEBHOOK_DEADLINE = 50.0
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?$", re.DOTALL)
 
@@ -423,7 +437,13 @@ class UpdateHandler:
         self._deliver(event.sender.chat_id, handled.outbox_ids)
 
     async def on_error(self, error: ErrorEvent, bot: Bot) -> bool:
-        """Log an unexpected failure and give the person a plain apology, never its text."""
+        """Log an unexpected failure and give the person a plain apology, never its text.
+
+        An update the store could not record is no failure: it goes back to the runtime, which
+        has it delivered again, and the person is told nothing meanwhile.
+        """
+        if isinstance(error.exception, StoreUnavailable):
+            raise error.exception
         update = error.update
         log.error(
             "update %s failed",
@@ -466,8 +486,11 @@ class UpdateHandler:
                 await asyncio.shield(before)
         try:
             await self.worker.deliver_ids(ids)
-        except Exception:  # the worker's loop picks the rows up again
-            log.exception("delivery of %s failed", ids)
+        except Exception as exc:  # the worker's loop picks the rows up again
+            if is_unavailable(exc):
+                log.warning("delivery of %s waits: the store is unavailable", ids)
+            else:
+                log.exception("delivery of %s failed", ids)
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait (up to ``timeout`` seconds) until the replies handed out so far are sent."""
@@ -533,12 +556,45 @@ def check_webhook_settings(settings: Settings) -> None:
 
 
 class _SecretCheckingHandler(SimpleRequestHandler):
-    """aiogram's webhook handler; handles each update before answering, so none is lost."""
+    """aiogram's webhook handler; handles each update before answering, so none is lost.
+
+    Without the secret: 401. A body that is not an update: 400 and one log line. An update the
+    store could not record (or not within ``WEBHOOK_DEADLINE``): 503, so Telegram sends it again.
+    aiohttp's body size limit (1 MiB) answers 413 before any of this.
+    """
 
     def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
         if not self.secret_token:
             return False
         return hmac.compare_digest(telegram_secret_token.encode(), self.secret_token.encode())
+
+    async def handle(self, request: web.Request) -> web.Response:
+        bot = self.bot
+        if not self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), bot):
+            return web.Response(body="Unauthorized", status=401)
+        body = await request.read()
+        try:
+            raw = bot.session.json_loads(body)
+            if not isinstance(raw, dict):
+                raise ValueError("not a JSON object")
+            update = Update.model_validate(raw, context={"bot": bot})
+        except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+            reason = "not an update" if isinstance(exc, ValidationError) else "not JSON"
+            log.warning("webhook: refused a %d-byte body (%s)", len(body), reason)
+            return web.Response(text="Bad Request", status=400)
+        try:
+            result = await asyncio.wait_for(
+                self.dispatcher.feed_update(bot, update, **self.data), WEBHOOK_DEADLINE
+            )
+        except StoreUnavailable as exc:
+            log.warning("webhook: update %s not recorded (%s); 503", update.update_id, exc)
+            return web.Response(text="Service Unavailable", status=503)
+        except TimeoutError:
+            log.warning("webhook: update %s not handled in time; 503", update.update_id)
+            return web.Response(text="Service Unavailable", status=503)
+        if not isinstance(result, TelegramMethod):
+            result = None
+        return web.Response(body=self._build_response_writer(bot=bot, result=result))
 
 
 async def _retrying(what: str, call: Callable[[], Awaitable[Any]], attempts: int = 5) -> Any:
@@ -628,26 +684,111 @@ def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
 async def _serve_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
     # getUpdates is refused while a webhook is set; pending updates are kept
     await _retrying("deleteWebhook", lambda: bot.delete_webhook(drop_pending_updates=False))
-    polling = asyncio.create_task(
-        dispatcher.start_polling(
-            bot,
-            handle_signals=False,
-            close_bot_session=False,
-            # one update after another: the offset moves only past handled updates
-            handle_as_tasks=False,
-            allowed_updates=ALLOWED_UPDATES,
-        )
-    )
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    if polling.done():
-        stopping.cancel()
-        polling.result()  # polling never ends by itself: surface its error
-        return
-    with suppress(RuntimeError):
-        await dispatcher.stop_polling()
-    with suppress(asyncio.CancelledError):
-        await polling
+    await Poller(bot, dispatcher, stop).run()
+
+
+class Poller:
+    """Long polling that confirms an update only once the core has recorded it.
+
+    aiogram's own loop moves the offset past every update it has tried; this one handles updates
+    one after another and moves the offset past an update only when it was handled. An update the
+    store could not record is tried again, with backoff, before any later one.
+    """
+
+    def __init__(self, bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+        self.bot = bot
+        self.dispatcher = dispatcher
+        self.stop = stop
+        self.offset: int | None = None
+
+    async def run(self) -> None:
+        """Poll until ``stop`` is set, then confirm what was handled."""
+        me = await self.bot.me()
+        log.info("polling for updates as @%s", me.username)
+        delay = RETRY_FIRST
+        timeout = int((self.bot.session.timeout or 60) + POLL_TIMEOUT)
+        while not self.stop.is_set():
+            try:
+                updates = await self._unless_stopped(
+                    self.bot.get_updates(
+                        offset=self.offset,
+                        timeout=POLL_TIMEOUT,
+                        allowed_updates=ALLOWED_UPDATES,
+                        request_timeout=timeout,
+                    )
+                )
+            except _Stopped:
+                break
+            except Exception as exc:
+                log.error(
+                    "getUpdates failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay
+                )
+                if await self._sleep(delay):
+                    break
+                delay = min(RETRY_MAX, delay * 2)
+                continue
+            delay = RETRY_FIRST
+            for update in updates:
+                if not await self._feed(update):
+                    break
+                self.offset = update.update_id + 1
+        await self._confirm()
+
+    async def _feed(self, update: Update) -> bool:
+        """Handle one update until the store records it; False if stopped before it could."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                await self.dispatcher.feed_update(self.bot, update)
+                return True
+            except StoreUnavailable as exc:
+                log.warning(
+                    "update %s not recorded (%s); trying again in %.1fs",
+                    update.update_id,
+                    exc,
+                    delay,
+                )
+            except Exception:  # the error handler answers everything else; never stall on it
+                log.exception("update %s failed", update.update_id)
+                return True
+            if await self._sleep(delay):
+                return False
+            delay = min(RETRY_MAX, delay * 2)
+
+    async def _confirm(self) -> None:
+        """Tell the Bot API which updates were handled, so a restart is not sent them again."""
+        if self.offset is None:
+            return
+        try:
+            await asyncio.wait_for(
+                self.bot.get_updates(offset=self.offset, limit=1, timeout=0), timeout=5
+            )
+        except Exception as exc:  # the next start recognises them by their ids anyway
+            log.info("could not confirm the last updates: %r", exc)
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless stopped first; return whether ``stop`` was set."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+        return self.stop.is_set()
+
+    async def _unless_stopped(self, call: Awaitable[Any]) -> Any:
+        task = asyncio.ensure_future(call)
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+            raise _Stopped
+        return task.result()
+
+
+class _Stopped(Exception):
+    """``stop`` was set while waiting."""
 
 
 async def _serve_webhook(

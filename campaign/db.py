@@ -3,22 +3,82 @@
 SQLite allows one writer at a time. Writers open their transaction with ``BEGIN IMMEDIATE`` so
 they queue on the busy timeout instead of failing when a read transaction tries to upgrade; WAL
 lets readers go on meanwhile. PostgreSQL needs none of this.
+
+``is_unavailable`` tells "the store could not record this right now" (SQLite locked past its busy
+timeout, PostgreSQL down, restarting or cutting the connection) from everything else, so that
+callers can leave such work to be retried instead of reporting it as failed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import errno
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_MS = 30_000
+#: SQLite's words for "another process holds the database" (sqlite3 gives no error codes)
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+#: PostgreSQL states that pass: connection exceptions (class 08), shutdown and start-up,
+#: too many connections, serialization failure and deadlock
+_PG_TRANSIENT = ("57P01", "57P02", "57P03", "53300", "40001", "40P01")
+_NET_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ETIMEDOUT,
+    errno.EPIPE,
+}
+
+
+class StoreUnavailable(Exception):
+    """The store could not record a change right now; nothing was written, try again later."""
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo.extend([getattr(e, "orig", None), e.__cause__, e.__context__])
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Return whether ``exc`` means the database could not be reached or written just now."""
+    for e in _causes(exc):
+        if isinstance(e, StoreUnavailable):
+            return True
+        if isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated:
+            return True
+        if isinstance(e, sa_exc.TimeoutError):  # no pooled connection came free in time
+            return True
+        if isinstance(e, ConnectionError | TimeoutError):
+            return True
+        if isinstance(e, OSError) and e.errno in _NET_ERRNOS:
+            return True
+        if isinstance(e, sqlite3.OperationalError) and any(
+            words in str(e).lower() for words in _SQLITE_BUSY
+        ):
+            return True
+        state = getattr(e, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in _PG_TRANSIENT):
+            return True
+    return False
 
 
 def normalize_url(url: str) -> str:

@@ -6,6 +6,10 @@ state, runs the handler inside a savepoint, writes the dialog state back with a 
 and queues the replies in the outbox. A domain error rolls back the handler's writes and
 queues the error's message instead; an unexpected error is logged with its traceback and the
 person gets a plain apology. Adapters then deliver the queued rows at once.
+
+When the store cannot record the update at all (locked, down, restarting), nothing is written
+and ``handle`` raises ``StoreUnavailable``: no apology, since the update is not lost; the adapter
+leaves it unacknowledged so that it comes again.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from campaign import outbox
 from campaign.access import load_actor
-from campaign.db import Store
+from campaign.db import Store, StoreUnavailable, is_unavailable
 from campaign.identity import account_for
 from handlers.callbacks import CallbackCodec
 from handlers.context import CoreConfig, Ctx, State
@@ -40,6 +44,8 @@ from templates import catalog, normalize_locale
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
+
+__all__ = ["Core", "Handled", "StaleDialog", "StoreUnavailable"]
 
 
 class StaleDialog(Exception):
@@ -93,7 +99,11 @@ class Core:
         return lock
 
     async def handle(self, event: Event) -> Handled:
-        """Handle one event; safe to call again with the same update id."""
+        """Handle one event; safe to call again with the same update id.
+
+        Raises:
+            StoreUnavailable: the store could not record the event; nothing was done.
+        """
         s = event.sender
         async with self._lock_for((s.platform, s.chat_id, s.user_id)):
             for attempt in range(MAX_RETRIES):
@@ -101,6 +111,12 @@ class Core:
                     return await self._handle_once(event)
                 except StaleDialog:
                     log.info("dialog changed concurrently, retrying (%d)", attempt + 1)
+                except StoreUnavailable:
+                    raise
+                except Exception as exc:
+                    if is_unavailable(exc):
+                        raise StoreUnavailable(_first_line(exc)) from exc
+                    raise
             raise RuntimeError("dialog kept changing; gave up")
 
     async def _handle_once(self, event: Event) -> Handled:
@@ -157,7 +173,9 @@ class Core:
             return [Reply(exc.key, exc.context, toast=toast)]
         except StaleDialog:
             raise
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise  # the transaction cannot commit: the update will come again
             log.exception("handler failed for %r", ctx.event)
             # Leave the dialog, so nobody is stuck answering a question that keeps failing;
             # drafts live in the database and the dialog's command picks them up again.
@@ -236,3 +254,8 @@ class Core:
         # right after the commit, in the order it was queued.
         ids = sorted(set(session.info.pop(outbox.QUEUED, [])) | set(ctx.extra_outbox))
         return Handled(outbox_ids=tuple(ids), toast=toast_text)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"

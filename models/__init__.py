@@ -24,6 +24,7 @@ from models.progress import (
     Rectification,
     RectificationStatus,
 )
+from models.store_value import StoreValue
 
 __all__ = [
     "Account",
@@ -59,4 +60,5 @@ __all__ = [
     "ReviewChecklist",
     "Role",
     "RoleGrant",
+    "StoreValue",
 ]

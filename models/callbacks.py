@@ -1,9 +1,19 @@
 """The one callback-data codec: typed, signed, at most 64 bytes, refusing what it cannot parse.
 
 A button's data is ``prefix:field:field:…:sig``. Fields are ints, short ASCII tokens or
-StrEnum values; ``sig`` is a truncated HMAC so that hand-made data is refused before any
+StrEnum values; ``sig`` is a truncated HMAC-SHA256 so that hand-made data is refused before any
 handler sees it. Cards that act on a record carry its version, so a stale card is refused
 by the domain (the pledge changed meanwhile), not by the codec.
+
+The 64-byte budget (Telegram's limit on ``callback_data``) is split between the body and the
+signature: ``body + ":" + sig`` is exactly 64 bytes, the signature taking all the room the body
+leaves, up to the whole MAC (43 base64url characters, 256 bits) and never fewer than
+``MIN_SIG_CHARS`` (11 characters, 66 bits). So a body may be at most 52 bytes; the longest body
+the bot makes today (``pf:`` with three 10-digit ids and a field name) is 44 bytes, which leaves
+19 characters (114 bits). The length of the signature follows from the body, so shortening it
+does not help a forger. ``encode`` refuses a body that leaves less than ``MIN_SIG_CHARS``.
+
+The key is never a constant of the code: see ``derive_key`` and the composition root.
 """
 
 from __future__ import annotations
@@ -18,7 +28,11 @@ from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
 MAX_BYTES = 64
-SIG_LEN = 8
+#: 6 bits per base64url character: 11 characters carry 66 bits, 43 the whole 256-bit MAC
+MIN_SIG_CHARS = 11
+MAX_SIG_CHARS = 43
+#: the longest body that still leaves MIN_SIG_CHARS for the signature (and the ':' before it)
+MAX_BODY_BYTES = MAX_BYTES - 1 - MIN_SIG_CHARS
 _TOKEN = re.compile(r"^[A-Za-z0-9_.-]{0,24}$")
 
 C = TypeVar("C", bound="CallbackData")
@@ -69,10 +83,11 @@ class CallbackCodec:
         for f in dataclasses.fields(obj):
             parts.append(self._pack(getattr(obj, f.name)))
         body = ":".join(parts)
-        packed = f"{body}:{self._sign(body)}"
-        if len(packed.encode()) > MAX_BYTES:
-            raise ValueError(f"callback data over {MAX_BYTES} bytes: {packed!r}")
-        return packed
+        if len(body.encode()) > MAX_BODY_BYTES:
+            raise ValueError(
+                f"callback body over {MAX_BODY_BYTES} bytes (no room for the signature): {body!r}"
+            )
+        return f"{body}:{self._sign(body)}"
 
     def decode(self, data: str) -> CallbackData:
         """Return the typed callback in ``data``.
@@ -83,7 +98,11 @@ class CallbackCodec:
         if not data or len(data.encode()) > MAX_BYTES:
             raise BadCallback("size")
         body, sep, sig = data.rpartition(":")
-        if not sep or not hmac.compare_digest(sig, self._sign(body)):
+        if (
+            not sep
+            or len(body.encode()) > MAX_BODY_BYTES
+            or not hmac.compare_digest(sig, self._sign(body))
+        ):
             raise BadCallback("signature")
         prefix, *raw = body.split(":")
         cls = self._types.get(prefix)
@@ -99,8 +118,9 @@ class CallbackCodec:
         return cls(**values)
 
     def _sign(self, body: str) -> str:
+        room = MAX_BYTES - 1 - len(body.encode())
         mac = hmac.new(self._secret, body.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).decode()[:SIG_LEN]
+        return base64.urlsafe_b64encode(mac).decode()[: min(MAX_SIG_CHARS, room)]
 
     @staticmethod
     def _pack(value: Any) -> str:
@@ -141,3 +161,29 @@ class CallbackCodec:
         except ValueError as exc:
             raise BadCallback("value") from exc
         raise BadCallback("field type")
+
+
+def signature_bits(data: str) -> int:
+    """Return how many bits of MAC the signed ``data`` carries (6 per base64url character)."""
+    return min(6 * len(data.rpartition(":")[2]), 8 * hashlib.sha256().digest_size)
+
+
+def derive_key(material: bytes, context: bytes, length: int = 32) -> bytes:
+    """Return a key derived from ``material`` for one purpose (HKDF-SHA256, RFC 5869).
+
+    Args:
+        material: the secret to derive from (a bot token, a configured secret).
+        context: a fixed label of the purpose (HKDF's ``info``), so that the same material
+            yields unrelated keys for unrelated uses.
+        length: bytes of key wanted (at most 255 * 32).
+
+    Returns:
+        ``length`` bytes of key.
+    """
+    prk = hmac.new(b"\x00" * hashlib.sha256().digest_size, material, hashlib.sha256).digest()
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + context + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]

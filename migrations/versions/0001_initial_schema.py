@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 09:50:40.407410
+Create Date: 2026-12-03 10:04:17.295379
 """
 from alembic import op
 import sqlalchemy as sa
@@ -80,6 +80,12 @@ def upgrade() -> None:
     with op.batch_alter_table('processedupdate', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_processedupdate_at'), ['at'], unique=False)
 
+    op.create_table('storevalue',
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('value', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
+    sa.Column('created_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('name')
+    )
     op.create_table('campaign',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('year', sa.Integer(), nullable=False),
@@ -493,6 +499,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_campaign_year'))
 
     op.drop_table('campaign')
+    op.drop_table('storevalue')
     with op.batch_alter_table('processedupdate', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_processedupdate_at'))
 

@@ -31,7 +31,7 @@ E2E = Path(__file__).resolve().parent
 VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
 MAIN_TOKEN = "123456:TEST-token"
-CALLBACK_SECRET = "e2e-callback-secret-0123456789"
+CALLBACK_SECRET = "e2e-callback-secret-0123456789-abcdefgh"
 STARTUP_TIMEOUT = 30.0
 
 _user_ids = itertools.count(700_001)

@@ -6,11 +6,18 @@ The emulator is good enough to hold chats but answers in shapes a real Bot API n
 * ``getMe`` gains ``is_bot``; callback queries gain ``chat_instance``;
 * ``sendMessage`` answers a proper Message: date in seconds, ``from`` the bot, the chat's
   real type (negative ids are groups); edits answer a Message instead of ``null``;
-* an empty ``getUpdates`` is held for a moment, so a polling bot does not spin;
+* ``getUpdates`` honours ``offset`` as Telegram does: updates are kept until the bot confirms
+  them (the emulator forgets an update once fetched), so an update the bot did not confirm
+  comes again, also to the next process; an empty answer is held a moment so polling does not
+  spin;
 * methods the emulator lacks (setMyCommands, sendPhoto, …) get plausible answers, photos and
   documents still show in the chat as text;
 * ``setWebhook`` is pointed at a relay here that adds the secret header the emulator never
-  sends, so webhook mode runs through the emulator as well.
+  sends, so webhook mode runs through the emulator as well; like Telegram, the relay sends an
+  update the bot answered with an error (or did not answer) again, in order, with backoff. The
+  emulator answers its client before the webhook post returns and numbers updates only after,
+  so updates sent while the bot is slow share one ``update_id``: the relay renumbers them so
+  that ids keep increasing, as Telegram's do.
 
 Every call the bot makes is recorded (token, method, parameters) for tests to assert on.
 """
@@ -26,10 +33,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 HOLD_EMPTY_UPDATES = 0.4
 EMULATOR_POLL = 0.05
+#: the relay waits this long for the bot before answering the emulator (its client waits 10 s)
+RELAY_WAIT = 3.0
+#: Telegram-like redelivery of a webhook update: first delay, longest delay, give up after
+REDELIVER_FIRST = 0.5
+REDELIVER_MAX = 4.0
+REDELIVER_GIVE_UP = 180.0
 JSON_PARAMS = {
     "reply_markup",
     "entities",
@@ -98,6 +111,11 @@ class BotApiProxy:
         self._texts: dict[tuple[str, int, int], str] = {}
         self._menus: dict[tuple[str, str, str], list] = {}
         self._fake_ids = 10_000_000
+        self._unconfirmed: dict[str, list[dict[str, Any]]] = {}
+        self._relay_queues: dict[str, asyncio.Queue] = {}
+        self._relay_tasks: dict[str, asyncio.Task] = {}
+        self._relay_last: dict[str, int] = {}
+        self.webhook_answers: list[tuple[str, int, int]] = []  # (token, update_id, status)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -132,6 +150,8 @@ class BotApiProxy:
         self.port = self._runner.addresses[0][1]
 
     async def _stop(self) -> None:
+        for task in self._relay_tasks.values():
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._http is not None:
@@ -262,19 +282,27 @@ class BotApiProxy:
         return _ok(user)
 
     async def _m_getUpdates(self, request: web.Request, token, params) -> web.Response:
+        kept = self._unconfirmed.setdefault(token, [])
+        offset = params.get("offset")
+        if isinstance(offset, int):
+            # Telegram: every update below the offset is confirmed and never sent again
+            kept[:] = [u for u in kept if u.get("update_id", 0) >= offset]
         hold = HOLD_EMPTY_UPDATES if int(params.get("timeout") or 0) > 0 else 0.0
         deadline = time.monotonic() + hold
         while True:
             transport = request.transport
             if transport is None or transport.is_closing():
-                # the bot went away: fetching now would mark its updates read and lose them
                 return _ok([])
             data = await self._emulator(token, "getUpdates", {})
-            updates = data.get("result") or []
-            if updates or time.monotonic() >= deadline:
+            known = {u.get("update_id") for u in kept}
+            for update in data.get("result") or []:
+                if update.get("update_id") not in known:
+                    kept.append(self._fix_update(update))
+            if kept or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(EMULATOR_POLL)
-        return _ok([self._fix_update(u) for u in updates])
+        limit = int(params.get("limit") or 100)
+        return _ok(kept[:limit])
 
     def _fix_update(self, update: dict[str, Any]) -> dict[str, Any]:
         update = dict(update)
@@ -429,21 +457,66 @@ class BotApiProxy:
     # -- webhooks ----------------------------------------------------------------------------
 
     async def _relay(self, request: web.Request) -> web.Response:
-        """Pass an update from the emulator to the bot's webhook, with the secret header."""
+        """Pass an update from the emulator to the bot's webhook, with the secret header.
+
+        Updates of one bot go out one after another; one the bot does not accept (a non-2xx
+        answer, no answer) is sent again after a pause, as Telegram does, before any later one.
+        The emulator gets its answer once the bot accepted the update, or after ``RELAY_WAIT``.
+        """
         token = request.match_info["token"]
+        if token not in self._webhooks:
+            return web.Response(status=404, text="no webhook")
+        body = await request.read()
+        with contextlib.suppress(ValueError, AttributeError):
+            update = self._fix_update(json.loads(body))
+            uid = update.get("update_id")
+            if isinstance(uid, int):
+                uid = max(uid, self._relay_last.get(token, 0) + 1)
+                self._relay_last[token] = update["update_id"] = uid
+            body = json.dumps(update).encode()
+        done = asyncio.get_running_loop().create_future()
+        queue = self._relay_queues.setdefault(token, asyncio.Queue())
+        await queue.put((body, done))
+        task = self._relay_tasks.get(token)
+        if task is None or task.done():
+            self._relay_tasks[token] = asyncio.create_task(self._relay_worker(token, queue))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(done), RELAY_WAIT)
+        return web.Response(status=200, text="queued")
+
+    async def _relay_worker(self, token: str, queue: asyncio.Queue) -> None:
+        while True:
+            body, done = await queue.get()
+            delay = REDELIVER_FIRST
+            give_up = time.monotonic() + REDELIVER_GIVE_UP
+            while True:
+                status = await self._post_webhook(token, body)
+                with contextlib.suppress(ValueError, TypeError):
+                    update_id = int(json.loads(body).get("update_id"))
+                    self.webhook_answers.append((token, update_id, status))
+                if 200 <= status < 300 or token not in self._webhooks:
+                    break
+                if time.monotonic() > give_up:
+                    break
+                await asyncio.sleep(delay)
+                delay = min(REDELIVER_MAX, delay * 2)
+            if not done.done():
+                done.set_result(status)
+
+    async def _post_webhook(self, token: str, body: bytes) -> int:
         target = self._webhooks.get(token)
         if target is None:
-            return web.Response(status=404, text="no webhook")
+            return 404
         url, secret = target
         headers = {"Content-Type": "application/json"}
         if secret:
             headers[SECRET_HEADER] = secret
-        body = await request.read()
-        try:
-            update = json.loads(body)
-            body = json.dumps(self._fix_update(update)).encode()
-        except ValueError:
-            pass
         assert self._http is not None
-        async with self._http.post(url, data=body, headers=headers) as r:
-            return web.Response(status=r.status, body=await r.read())
+        try:
+            async with self._http.post(
+                url, data=body, headers=headers, timeout=ClientTimeout(total=65)
+            ) as r:
+                await r.read()
+                return r.status
+        except (TimeoutError, OSError, ClientError):
+            return 0
