@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers.callbacks import BadCallback, CallbackData
-from handlers.context import Ctx
+from handlers.context import Ctx, State
 from handlers.events import (
     ButtonPressed,
     CommandReceived,
     ContactShared,
     PhotoReceived,
     TextReceived,
+    UnsupportedReceived,
 )
+from handlers.input import TAKES_COMMANDS, TAKES_PHOTO, TAKES_TEXT, unsupported_reply
 from models.reply import Keyboard, Reply
 
 Handler = Callable[[Ctx], Awaitable[list[Reply]]]
+#: what a dialog takes at a step: ``text``, ``photo`` (a photo or text) or ``buttons``
+Takes = Callable[[State], str]
 
 #: commands that may be used in the middle of a dialog without leaving it
 KEEPS_DIALOG = frozenset({"help", "lang", "cancel"})
@@ -32,6 +36,7 @@ class Router:
         self.buttons: dict[type[CallbackData], ButtonHandler] = {}
         self.public_buttons: set[type[CallbackData]] = set()
         self.dialogs: dict[str, Handler] = {}
+        self.takes: dict[str, Takes] = {}
         self.contact: Handler | None = None
 
     def command(
@@ -52,9 +57,18 @@ class Router:
         if public:
             self.public_buttons.add(cb_type)
 
-    def dialog(self, name: str, handler: Handler) -> None:
-        """Register the handler of text and photos while a person is in dialog ``name``."""
+    def dialog(
+        self, name: str, handler: Handler, *, photos: bool = False, takes: Takes | None = None
+    ) -> None:
+        """Register the handler of text and photos while a person is in dialog ``name``.
+
+        ``photos`` says the dialog asks for evidence (a photo or text); ``takes`` tells, for
+        dialogs that also wait on buttons, what each step takes. Both only shape the answer to
+        content the bot cannot read (a sticker, a voice note …).
+        """
         self.dialogs[name] = handler
+        fixed = TAKES_PHOTO if photos else TAKES_TEXT
+        self.takes[name] = takes or (lambda _state: fixed)
 
     def callback_types(self) -> list[type[CallbackData]]:
         """Return every callback type registered, for the codec."""
@@ -93,6 +107,11 @@ class Router:
             return await handler(ctx, cb)
         if ctx.in_group:
             return []
+        if isinstance(event, UnsupportedReceived):
+            if not bound:
+                return [need_binding()]
+            takes = self.takes.get(ctx.state.dialog or "")
+            return [unsupported_reply(ctx, takes(ctx.state) if takes else TAKES_COMMANDS)]
         if isinstance(event, ContactShared) and self.contact is not None:
             return await self.contact(ctx)
         if not bound:

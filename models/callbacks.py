@@ -19,7 +19,7 @@ from typing import Any, ClassVar, TypeVar
 
 MAX_BYTES = 64
 SIG_LEN = 8
-_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{0,24}$")
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]{0,24}")
 
 C = TypeVar("C", bound="CallbackData")
 
@@ -80,10 +80,15 @@ class CallbackCodec:
         Raises:
             BadCallback: anything malformed, unsigned, forged or of an unknown type.
         """
-        if not data or len(data.encode()) > MAX_BYTES:
+        try:
+            size = len(data.encode())
+        except UnicodeEncodeError as exc:  # a lone surrogate: nothing we made
+            raise BadCallback("encoding") from exc
+        if not data or size > MAX_BYTES:
             raise BadCallback("size")
         body, sep, sig = data.rpartition(":")
-        if not sep or not hmac.compare_digest(sig, self._sign(body)):
+        # compared as bytes: compare_digest refuses str with non-ASCII characters
+        if not sep or not hmac.compare_digest(sig.encode(), self._sign(body).encode()):
             raise BadCallback("signature")
         prefix, *raw = body.split(":")
         cls = self._types.get(prefix)
@@ -112,7 +117,7 @@ class CallbackCodec:
             return str(value)
         if value is None:
             return ""
-        if isinstance(value, str) and _TOKEN.match(value):
+        if isinstance(value, str) and _TOKEN.fullmatch(value):
             return value
         raise ValueError(f"cannot pack {value!r} into callback data")
 
@@ -135,7 +140,7 @@ class CallbackCodec:
             if isinstance(hint, type) and issubclass(hint, Enum):
                 return hint(text)
             if hint is str:
-                if not _TOKEN.match(text):
+                if not _TOKEN.fullmatch(text):
                     raise BadCallback("str")
                 return text
         except ValueError as exc:
