@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import and_, case, func
 from sqlmodel import col, select
@@ -19,9 +19,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from campaign import access, audit, outbox, people
 from campaign.access import Actor
 from campaign.cards import RectCb, owner_name
+from campaign.dates import within_campaign
 from campaign.fulfil import month_of
 from models.base import utcnow
 from models.callbacks import CallbackCodec
+from models.campaign import Campaign
 from models.errors import DomainError
 from models.org import Member, Org
 from models.pledge import Pledge, PledgeItem, PledgeStatus
@@ -335,6 +337,8 @@ async def open_rectification(
         raise DomainError("error.too_long", limit=REASON_MAX)
     if deadline <= today:
         raise DomainError("rect.bad_deadline")
+    campaign = await session.get(Campaign, pledge.campaign_id)
+    within_campaign(deadline, campaign, earliest=today + timedelta(days=1))
     rect = Rectification(
         pledge_id=pledge_id,
         item_id=item_id,
