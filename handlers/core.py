@@ -145,7 +145,7 @@ class Core:
             )
             if refused is not None:
                 # Refused text leaves everything as it was, the dialog's place included.
-                replies = refused_reply(ctx, refused)
+                replies = refused_reply(ctx, refused, self.router.group_commands)
             else:
                 replies = await self._run(ctx, session)
             if ctx.state.snapshot() != before:

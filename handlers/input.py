@@ -9,6 +9,7 @@ can take at the person's current step.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 
 from handlers.context import Ctx
 from handlers.events import (
@@ -59,9 +60,12 @@ def _replace(event: Event, **changes: str) -> Event:
     return dataclasses.replace(event, **changes)
 
 
-def refused_reply(ctx: Ctx, reason: str) -> list[Reply]:
-    """Answer refused text plainly; in a group only a command is answered."""
-    if ctx.in_group and not isinstance(ctx.event, CommandReceived):
+def refused_reply(ctx: Ctx, reason: str, group_commands: Collection[str] = ()) -> list[Reply]:
+    """Answer refused text plainly; in a group only a command meant for groups is answered."""
+    event = ctx.event
+    if ctx.in_group and not (
+        isinstance(event, CommandReceived) and event.command.lower() in group_commands
+    ):
         return []
     return [ctx.reply("input.refused", reason=reason, in_dialog=ctx.state.dialog is not None)]
 

@@ -7,12 +7,20 @@ PostgreSQL, stored on SQLite), and invisible or control characters stored as the
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import select
 
-from handlers.events import PhotoReceived, TextReceived, Unsupported, UnsupportedReceived
+from handlers.events import (
+    ChatType,
+    CommandReceived,
+    PhotoReceived,
+    TextReceived,
+    Unsupported,
+    UnsupportedReceived,
+)
 from models import Category, DialogState, Member, Pledge, PledgeItem
 from templates import catalog
 from tests.chat import MEMBER, PEER, REVIEWER, SECRETARY, ChatBot, sender
@@ -90,6 +98,21 @@ async def test_a_refused_command_argument_is_answered_plainly(bot):
     ]
 
 
+async def test_in_a_group_only_a_group_command_hears_about_refused_text(bot):
+    group = dataclasses.replace(sender(SECRETARY), chat_id="-7", chat_type=ChatType.GROUP)
+    for i, event in enumerate(
+        (
+            TextReceived(sender=group, text="\ud800"),
+            CommandReceived(sender=group, command="pledge", args="\x00"),
+            CommandReceived(sender=group, command="help", args="\x00"),
+        )
+    ):
+        await bot.send(dataclasses.replace(event, update_id=f"g{i}"))
+    assert bot.messenger.texts("-7") == [
+        catalog().render("input.refused", "zh_CN", in_dialog=False)
+    ]
+
+
 async def test_invisible_and_control_characters_are_never_stored(bot):
     await at_content_step(bot)
     await bot.say(MEMBER, "\u200b\u200c\u2060\ufeff")  # zero-width only: empty
@@ -107,8 +130,6 @@ async def test_invisible_and_control_characters_are_never_stored(bot):
 
 async def test_display_names_and_captions_are_cleaned(bot):
     weird = sender(MEMBER)
-    import dataclasses
-
     weird = dataclasses.replace(weird, display_name="\u202e张\x00三\ud800")
     await bot.send(TextReceived(sender=weird, text="你好", update_id="dn-1"))
     assert APOLOGY not in bot.messenger.texts(MEMBER)
