@@ -12,7 +12,9 @@ from bot.settings import load_settings
 from campaign.db import Store
 from campaign.demo_data import DEFAULT_SEED, generate_roster, roster_table
 from campaign.roster import (
+    DRY_RUN_LIST,
     ImportResult,
+    format_error,
     import_parsed,
     import_roster,
     iter_errors,
@@ -60,6 +62,9 @@ def _locale(ctx: click.Context) -> str:
 
 def _report(result: ImportResult, locale: str) -> None:
     messages = catalog()
+    if result.ok and result.dry_run:
+        _report_dry_run(result, locale)
+        return
     if result.ok:
         click.echo(render_summary(result, locale))
         return
@@ -67,6 +72,42 @@ def _report(result: ImportResult, locale: str) -> None:
     for line in iter_errors(result.errors, locale):
         click.echo(line, err=True)
     sys.exit(1)
+
+
+def _report_dry_run(result: ImportResult, locale: str) -> None:
+    messages = catalog()
+    click.echo(messages.render("roster.dry_run.title", locale))
+    click.echo(
+        messages.render(
+            "roster.dry_run.summary",
+            locale,
+            **{
+                k: getattr(result, k)
+                for k in (
+                    "rows",
+                    "created",
+                    "updated",
+                    "unchanged",
+                    "deactivated",
+                    "orgs_created",
+                    "grants_added",
+                    "grants_removed",
+                )
+            },
+        )
+    )
+    for name, phone, org in result.deactivated_people:
+        line = messages.render(
+            "roster.dry_run.deactivate_line", locale, name=name, phone=phone, org=org
+        )
+        click.echo(line)
+    if result.deactivated > DRY_RUN_LIST:
+        click.echo(
+            messages.render("roster.dry_run.more", locale, count=result.deactivated - DRY_RUN_LIST)
+        )
+    if result.refusal is not None:
+        reason = format_error(result.refusal, locale)
+        click.echo(messages.render("roster.dry_run.refused", locale, reason=reason))
 
 
 @click.group("roster")
@@ -77,9 +118,21 @@ def roster() -> None:
 @roster.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--dry-run", is_flag=True, help="Print what the import would change; write nothing.")
+@click.option(
+    "--allow-deactivate",
+    is_flag=True,
+    help="Allow deactivating more than 10% of the active people, or more than 20.",
+)
 @click.pass_context
-def import_cmd(ctx: click.Context, file: Path, quiet: bool) -> None:
-    """Import a roster FILE (CSV in UTF-8 or .xlsx): all rows, or nothing and every error."""
+def import_cmd(
+    ctx: click.Context, file: Path, quiet: bool, dry_run: bool, allow_deactivate: bool
+) -> None:
+    """Import a roster FILE (CSV in UTF-8 or .xlsx): all rows, or nothing and every error.
+
+    People missing from FILE are deactivated; more than 10% of the active people, or more than
+    20, only with --allow-deactivate. --dry-run shows what would change.
+    """
     locale = _locale(ctx)
     bar = ProgressBar(
         catalog().render("roster.progress", locale), enabled=False if quiet else None
@@ -89,7 +142,9 @@ def import_cmd(ctx: click.Context, file: Path, quiet: bool) -> None:
         store = Store(load_settings().database_url)
         try:
             await store.migrate()
-            return await import_roster(store, file, bar)
+            return await import_roster(
+                store, file, bar, allow_deactivate=allow_deactivate, dry_run=dry_run
+            )
         finally:
             await store.dispose()
 
@@ -122,9 +177,20 @@ def import_cmd(ctx: click.Context, file: Path, quiet: bool) -> None:
     help="Also import the roster into the DATABASE_URL store (with --out: the file written).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--allow-deactivate",
+    is_flag=True,
+    help="Allow the import to deactivate more than 10% of the active people, or more than 20.",
+)
 @click.pass_context
 def demo_data(
-    ctx: click.Context, members: int, out: Path | None, seed: int, do_import: bool, quiet: bool
+    ctx: click.Context,
+    members: int,
+    out: Path | None,
+    seed: int,
+    do_import: bool,
+    quiet: bool,
+    allow_deactivate: bool,
 ) -> None:
     """Generate a Longnan (陇南市) demo roster: write it with --out, import it with --import."""
     locale = _locale(ctx)
@@ -146,8 +212,9 @@ def demo_data(
         try:
             await store.migrate()
             if out is not None:
-                return await import_roster(store, out, bar)
-            return await import_parsed(store, validate_rows(roster_table(rows)), bar)
+                return await import_roster(store, out, bar, allow_deactivate=allow_deactivate)
+            parsed = validate_rows(roster_table(rows))
+            return await import_parsed(store, parsed, bar, allow_deactivate=allow_deactivate)
         finally:
             await store.dispose()
 

@@ -84,6 +84,8 @@ from handlers.events import (
     PhotoReceived,
     Sender,
     TextReceived,
+    Unsupported,
+    UnsupportedReceived,
 )
 from reminders.jobs import Jobs
 from reminders.scheduler import build_scheduler
@@ -95,7 +97,7 @@ PLATFORM = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 TOAST_LIMIT = 200
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 #: commands for people not bound yet, and for group chats (SPEC: Chat)
 UNBOUND_COMMANDS = ("start", "help", "lang")
 GROUP_COMMANDS = ("bindgroup", "help")
@@ -177,7 +179,8 @@ def message_to_event(
             caption=message.caption or "",
         )
     if message.text is None:
-        return None
+        kind = unsupported_kind(message)
+        return UnsupportedReceived(sender=sender, update_id=uid, kind=kind) if kind else None
     match = _COMMAND.match(message.text.strip())
     if match is not None:
         name, addressee, args = match.groups()
@@ -187,6 +190,44 @@ def message_to_event(
             sender=sender, update_id=uid, command=name.lower(), args=(args or "").strip()
         )
     return TextReceived(sender=sender, update_id=uid, text=message.text)
+
+
+#: Message attribute -> what the person is told the bot cannot read, first match wins
+_UNSUPPORTED = (
+    ("sticker", Unsupported.STICKER),
+    ("voice", Unsupported.VOICE),
+    ("audio", Unsupported.VOICE),
+    ("video", Unsupported.VIDEO),
+    ("video_note", Unsupported.VIDEO),
+    ("animation", Unsupported.VIDEO),
+    ("document", Unsupported.DOCUMENT),
+    ("location", Unsupported.LOCATION),
+    ("venue", Unsupported.LOCATION),
+    ("poll", Unsupported.POLL),
+    ("dice", Unsupported.OTHER),
+    ("game", Unsupported.OTHER),
+    ("story", Unsupported.OTHER),
+)
+
+
+def unsupported_kind(message: Message) -> Unsupported | None:
+    """Return the kind of content the bot cannot read, or None for a service message.
+
+    Service messages (someone joined, a title changed) are nobody's question.
+    """
+    for attribute, kind in _UNSUPPORTED:
+        if getattr(message, attribute, None) is not None:
+            return kind
+    return None
+
+
+def edited_to_event(message: Message, update_id: int | None = None) -> Event | None:
+    """Return the event of an edited message: the bot says it reads only new messages."""
+    sender = _sender(message, message.from_user)
+    if sender is None:
+        return None
+    uid = str(update_id) if update_id is not None else None
+    return UnsupportedReceived(sender=sender, update_id=uid, kind=Unsupported.EDITED)
 
 
 def callback_to_event(query: CallbackQuery, update_id: int | None = None) -> Event | None:
@@ -210,6 +251,8 @@ def update_to_event(update: Update, *, bot_username: str | None = None) -> Event
         return message_to_event(update.message, update.update_id, bot_username=bot_username)
     if update.callback_query is not None:
         return callback_to_event(update.callback_query, update.update_id)
+    if update.edited_message is not None:
+        return edited_to_event(update.edited_message, update.update_id)
     return None
 
 
@@ -422,6 +465,12 @@ class UpdateHandler:
         if event is not None:
             await self._handle(event)
 
+    async def on_edited(self, message: Message, event_update: Update) -> None:
+        """Answer an edited message: only new messages are read."""
+        event = edited_to_event(message, event_update.update_id)
+        if event is not None:
+            await self._handle(event)
+
     async def on_callback(self, query: CallbackQuery, bot: Bot, event_update: Update) -> None:
         """Handle a pressed button and always answer it, with the core's toast if any."""
         event = callback_to_event(query, event_update.update_id)
@@ -511,6 +560,7 @@ def build_dispatcher(handler: UpdateHandler) -> Dispatcher:
     """Return a new dispatcher whose router sends messages and buttons to ``handler``."""
     router = Router(name="pledgebot")
     router.message.register(handler.on_message)
+    router.edited_message.register(handler.on_edited)
     router.callback_query.register(handler.on_callback)
     dispatcher = Dispatcher()
     dispatcher.include_router(router)

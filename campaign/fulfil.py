@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from campaign import access, audit, outbox, people, propose
 from campaign.access import Actor
 from campaign.cards import owner_name
+from campaign.dates import within_campaign
 from models.base import utcnow
 from models.campaign import Campaign
 from models.errors import DomainError
@@ -303,14 +304,18 @@ async def pause(
     *,
     today: date,
     until: date,
+    campaign: Campaign | None = None,
 ) -> Pause:
     """Stop asking the actor for progress until a date (请假, 生病, 外出务工).
 
     Raises:
-        DomainError: ``report.bad_pause`` for a date in the past or over a year ahead.
+        DomainError: ``report.bad_pause`` for a date in the past or over a year ahead;
+            ``date.outside_campaign`` for one after the campaign's end.
     """
     if until < today or until > today + timedelta(days=PAUSE_MAX_DAYS):
         raise DomainError("report.bad_pause")
+    if campaign is not None:
+        within_campaign(until, campaign, earliest=today)
     row = Pause(
         member_id=actor.member_id,
         starts_on=today,

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from campaign import access, audit, quality
 from campaign.access import Actor
+from campaign.dates import within_campaign
 from models.base import utcnow
 from models.campaign import Campaign
 from models.errors import DomainError
@@ -371,6 +372,10 @@ async def set_item_field(
         parsed = parse_deadline(value, year)
         if parsed is None:
             raise DomainError("pledge.bad_deadline", value=value[:40])
+        pledge = await session.get(Pledge, pledge_id)
+        campaign = await session.get(Campaign, pledge.campaign_id) if pledge else None
+        if campaign is not None:
+            within_campaign(parsed, campaign)
         item.deadline, item.standing = parsed, False
     elif field == "vanguard":
         if value not in VANGUARDS:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from campaign.db import Store
 from campaign.identity import normalize_phone
 from models.base import utcnow
 from models.org import Category, Member, Org, OrgType, Role, RoleGrant
+from models.text import unsafe_chars
 from templates import DEFAULT_LOCALE, catalog
 
 Progress = Callable[[int, int], None]
@@ -92,6 +94,15 @@ RANK_MAX = 32
 ORG_NAME_MAX = 128
 ORG_PATH_MAX = 1024
 ORG_DEPTH_MAX = 16
+#: path segments that mean "here" and "up" to every file system and URL: never a name
+DOT_SEGMENTS = frozenset({".", ".."})
+
+#: a re-import may deactivate at most this share of the active people, and at most this many,
+#: unless the operator says so (``--allow-deactivate``)
+DEACTIVATE_SHARE = 0.10
+DEACTIVATE_MAX = 20
+#: people named one by one in a dry run's list of deactivations
+DRY_RUN_LIST = 50
 
 #: rows per write batch: bounds memory and sets how often progress is reported
 CHUNK = 5000
@@ -167,10 +178,18 @@ class ImportResult:
     grants_added: int = 0
     grants_removed: int = 0
     errors: tuple[RowError, ...] = ()
+    #: people active before the import
+    active_before: int = 0
+    #: nothing was written: the counts say what an import would change
+    dry_run: bool = False
+    #: (name, phone, organization) of the first people deactivated, for a dry run
+    deactivated_people: tuple[tuple[str, str, str], ...] = ()
+    #: a real import would be refused for deactivating too many (a dry run reports it here)
+    refusal: RowError | None = None
 
     @property
     def ok(self) -> bool:
-        """Tell whether the roster was imported."""
+        """Tell whether the roster was imported (or, in a dry run, could be)."""
         return not self.errors
 
 
@@ -285,6 +304,11 @@ def _allowed(words: Iterable[str]) -> str:
     return "、".join(words)
 
 
+def _codes(value: str) -> Iterator[tuple[str, str]]:
+    for c in value:
+        yield f"U+{ord(c):04X}", c
+
+
 class _RowChecker:
     """Check rows one by one, remembering what later rows must agree with."""
 
@@ -301,7 +325,16 @@ class _RowChecker:
         index = self.columns.get(key)
         if index is None or index >= len(cells):
             return ""
-        return _cell(cells[index])
+        value = _cell(cells[index])
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
+
+    def _unsafe(self, row: int, key: str, value: str) -> bool:
+        chars = unsafe_chars(value)
+        if chars:
+            # quoted with the characters spelled out: a bidi override would turn the line around
+            shown = "".join(f"<{code}>" if code in chars else c for code, c in _codes(value))
+            self._fail(row, key, f"{key}_unsafe", chars=" ".join(chars), value=shown)
+        return bool(chars)
 
     def _fail(self, row: int, key: str, reason: str, **context: Any) -> None:
         self.errors.append(RowError(row, HEADERS[key], _ERR + reason, context))
@@ -320,15 +353,21 @@ class _RowChecker:
             self._fail(row, "name", "name_empty")
         elif len(name) > NAME_MAX:
             self._fail(row, "name", "name_too_long", limit=NAME_MAX, value=name)
+        else:
+            self._unsafe(row, "name", name)
         phone = self._phone(row, self._get(cells, "phone"))
         roles = self._roles(row, self._get(cells, "roles"))
         category = self._category(row, self._get(cells, "category"), roles)
         post = self._get(cells, "post")
         if len(post) > POST_MAX:
             self._fail(row, "post", "post_too_long", limit=POST_MAX)
+        else:
+            self._unsafe(row, "post", post)
         rank = self._get(cells, "rank")
         if len(rank) > RANK_MAX:
             self._fail(row, "rank", "rank_too_long", limit=RANK_MAX)
+        else:
+            self._unsafe(row, "rank", rank)
         if org is not None and org_type is not None:
             self._agree_on_type(row, org, org_type, self._get(cells, "org_type"))
         if len(self.errors) > before:
@@ -364,6 +403,11 @@ class _RowChecker:
         for part in parts:
             if len(part) > ORG_NAME_MAX:
                 self._fail(row, "org", "org_name_too_long", value=part, limit=ORG_NAME_MAX)
+                return None
+            if part in DOT_SEGMENTS:
+                self._fail(row, "org", "org_dot_segment", value=raw)
+                return None
+            if self._unsafe(row, "org", part):
                 return None
         full = "/".join(parts)
         if len(parts) > ORG_DEPTH_MAX or len(full) > ORG_PATH_MAX:
@@ -528,8 +572,19 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+class _Rollback(Exception):
+    """Raised inside the import's transaction to undo it (a refusal, a dry run)."""
+
+
+def deactivation_refused(count: int, active: int) -> bool:
+    """Tell whether deactivating ``count`` of ``active`` people needs ``--allow-deactivate``."""
+    return count > DEACTIVATE_MAX or count > active * DEACTIVATE_SHARE
+
+
 @dataclass
 class _Counts:
+    active_before: int = 0
+    deactivated_people: tuple[tuple[str, str, str], ...] = ()
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -621,10 +676,14 @@ async def _delete_ids(conn: AsyncConnection, table, ids: list[int]) -> None:
 
 
 async def _write(
-    conn: AsyncConnection, parsed: ParsedRoster, progress: Progress | None
+    conn: AsyncConnection,
+    parsed: ParsedRoster,
+    progress: Progress | None,
+    *,
+    allow_deactivate: bool = True,
+    dry_run: bool = False,
 ) -> _Counts:
     counts = _Counts()
-    org_ids = await _sync_orgs(conn, parsed.org_types, counts)
 
     # Preloads are streamed so that the driver's buffer and our dicts do not both hold them.
     existing: dict[str, tuple[Any, ...]] = {}
@@ -641,6 +700,21 @@ async def _write(
     async for part in rows.partitions(IN_CHUNK * 10):
         for phone, *fields in part:
             existing[phone] = tuple(fields)
+    # Who would be deactivated is known before anything is written: a file that drops many
+    # people (a truncated export, the wrong county's sheet) is refused before it touches a row.
+    counts.active_before = sum(1 for old in existing.values() if old[6])
+    listed = {rec.phone for rec in parsed.records}
+    leaving = [(phone, old) for phone, old in existing.items() if old[6] and phone not in listed]
+    refused = deactivation_refused(len(leaving), counts.active_before)
+    if refused and not allow_deactivate and not dry_run:
+        counts.deactivated = len(leaving)
+        raise _Rollback(counts)
+    if dry_run and leaving:
+        names = dict((await conn.execute(select(_org.c.id, _org.c.full_name))).all())
+        counts.deactivated_people = tuple(
+            (old[1], phone, names.get(old[2], "")) for phone, old in leaving[:DRY_RUN_LIST]
+        )
+    org_ids = await _sync_orgs(conn, parsed.org_types, counts)
     # (member, role, org) -> grant id; whatever is left at the end is no longer granted.
     held: dict[tuple[int, Role, int], int] = {}
     if existing:
@@ -728,21 +802,57 @@ async def _write(
 
 
 async def import_parsed(
-    store: Store, parsed: ParsedRoster, progress: Progress | None = None
+    store: Store,
+    parsed: ParsedRoster,
+    progress: Progress | None = None,
+    *,
+    allow_deactivate: bool = False,
+    dry_run: bool = False,
 ) -> ImportResult:
-    """Write checked roster records in one transaction; refuse if the roster has errors."""
+    """Write checked roster records in one transaction; refuse if the roster has errors.
+
+    A re-import that would deactivate more than 10% of the active people, or more than 20, is
+    refused unless ``allow_deactivate``. ``dry_run`` works out every change and writes none.
+    """
     if parsed.errors:
         return ImportResult(rows=len(parsed.records), errors=tuple(parsed.errors))
-    async with store.write() as session:
-        conn = await session.connection()
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-        counts = await _write(conn, parsed, progress)
+    try:
+        async with store.write() as session:
+            conn = await session.connection()
+            if conn.dialect.name == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
+                )
+            counts = await _write(
+                conn, parsed, progress, allow_deactivate=allow_deactivate, dry_run=dry_run
+            )
+            if dry_run:
+                raise _Rollback(counts)
+    except _Rollback as undone:
+        counts = undone.args[0]
+        refusal = None
+        if not allow_deactivate and deactivation_refused(counts.deactivated, counts.active_before):
+            refusal = RowError(
+                0,
+                None,
+                _ERR + "too_many_deactivated",
+                {"count": counts.deactivated, "active": counts.active_before},
+            )
+        fields = dataclasses.asdict(counts)
+        if not dry_run:
+            assert refusal is not None
+            return ImportResult(rows=len(parsed.records), errors=(refusal,), **fields)
+        return ImportResult(rows=len(parsed.records), dry_run=True, refusal=refusal, **fields)
     return ImportResult(rows=len(parsed.records), **dataclasses.asdict(counts))
 
 
 async def import_roster(
-    store: Store, path: Path | str, progress: Progress | None = None
+    store: Store,
+    path: Path | str,
+    progress: Progress | None = None,
+    *,
+    allow_deactivate: bool = False,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Read, check and import a roster file: all of it, or nothing and every error."""
 
@@ -758,6 +868,8 @@ async def import_roster(
         store,
         parsed,
         (lambda done, _total: progress(rows + done, 2 * rows)) if progress is not None else None,
+        allow_deactivate=allow_deactivate,
+        dry_run=dry_run,
     )
 
 

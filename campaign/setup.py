@@ -8,6 +8,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from campaign import audit
+from campaign.dates import check_campaign_dates
 from models.campaign import Campaign
 from models.errors import DomainError
 from models.org import Org
@@ -36,8 +37,7 @@ async def open_campaign(
         raise DomainError("campaign.no_such_org", org=root)
     pledge_deadline = pledge_deadline or date(year, 4, 30)
     ends_on = ends_on or date(year, 12, 31)
-    if not starts_on <= pledge_deadline <= ends_on:
-        raise DomainError("campaign.bad_dates")
+    check_campaign_dates(year, starts_on, pledge_deadline, ends_on)
     existing = (
         await session.exec(
             select(Campaign).where(Campaign.root_org_id == org.id, Campaign.year == year)
@@ -104,8 +104,7 @@ async def change_calendar(
         raise DomainError("campaign.no_such_campaign", root=root, year=year)
     for key, value in changes.items():
         setattr(camp, key, value)
-    if not camp.starts_on <= camp.pledge_deadline <= camp.ends_on:
-        raise DomainError("campaign.bad_dates")
+    check_campaign_dates(camp.year, camp.starts_on, camp.pledge_deadline, camp.ends_on)
     if not camp.report_day < camp.reminder_day <= camp.summary_day:
         raise DomainError("campaign.bad_days")
     session.add(camp)

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from campaign import access, audit, outbox, people
 from campaign.access import Actor
 from campaign.cards import RectCb, owner_name
+from campaign.dates import within_campaign
 from campaign.fulfil import local_now, month_of
 from models.base import utcnow
 from models.callbacks import CallbackCodec
@@ -383,6 +384,8 @@ async def open_rectification(
         raise DomainError("error.too_long", limit=REASON_MAX)
     if deadline <= today:
         raise DomainError("rect.bad_deadline")
+    campaign = await session.get(Campaign, pledge.campaign_id)
+    within_campaign(deadline, campaign, earliest=today + timedelta(days=1))
     rect = Rectification(
         pledge_id=pledge_id,
         item_id=item_id,

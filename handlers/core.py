@@ -34,6 +34,7 @@ from campaign.identity import account_for
 from handlers.callbacks import CallbackCodec
 from handlers.context import CoreConfig, Ctx, State
 from handlers.events import ButtonPressed, Event
+from handlers.input import clean_event, refused_reply
 from handlers.router import Router
 from models.base import utcnow
 from models.dialog import DialogState, Priority, ProcessedUpdate
@@ -120,6 +121,8 @@ class Core:
             raise RuntimeError("dialog kept changing; gave up")
 
     async def _handle_once(self, event: Event) -> Handled:
+        # One normalizer for every text from every platform, before any handler sees it.
+        event, refused = clean_event(event)
         s = event.sender
         async with self.store.write() as session:
             if event.update_id is not None and not await self._mark_processed(session, event):
@@ -156,7 +159,11 @@ class Core:
                 actor=actor,
                 commands=frozenset(self.router.commands),
             )
-            replies = await self._run(ctx, session)
+            if refused is not None:
+                # Refused text leaves everything as it was, the dialog's place included.
+                replies = refused_reply(ctx, refused, self.router.group_commands)
+            else:
+                replies = await self._run(ctx, session)
             if ctx.state.snapshot() != before:
                 await self._save_state(session, s, row, ctx.state)
             return await self._queue(session, event, ctx, replies)

@@ -79,3 +79,23 @@ class PhotoReceived(Event):
 
     file_id: str
     caption: str = ""
+
+
+class Unsupported(StrEnum):
+    """Content the bot cannot read; each gets a short answer saying what it can take."""
+
+    STICKER = "sticker"
+    VOICE = "voice"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    LOCATION = "location"
+    POLL = "poll"
+    EDITED = "edited"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnsupportedReceived(Event):
+    """A sticker, voice note, video, file, location, poll or an edited message."""
+
+    kind: Unsupported

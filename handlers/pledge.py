@@ -45,8 +45,9 @@ from sqlmodel import col, func, select
 from campaign import access, cards, propose, quality, review
 from campaign.quality import Severity
 from handlers.callbacks import CallbackData
-from handlers.context import Ctx
+from handlers.context import Ctx, State
 from handlers.events import TextReceived
+from handlers.input import TAKES_BUTTONS, TAKES_TEXT
 from models.campaign import Campaign
 from models.errors import DomainError
 from models.org import Category, Member, Org, OrgType, Role, RoleGrant
@@ -260,6 +261,15 @@ async def on_vanguard(ctx: Ctx, cb: CallbackData) -> list[Reply]:
     )
     mode = Mode(data.get("mode", Mode.EDIT)) if pending else Mode.EDIT
     return await _next(ctx, pledge, item, ItemField.VANGUARD, mode)
+
+
+def takes(state: State) -> str:
+    """Tell what the dialog takes at the step ``state`` is at: typed text, or a button."""
+    if state.step == Step.POST:
+        return TAKES_TEXT
+    if state.step == Step.FIELD and state.data.get("field") != ItemField.VANGUARD.value:
+        return TAKES_TEXT
+    return TAKES_BUTTONS
 
 
 async def on_input(ctx: Ctx) -> list[Reply]:

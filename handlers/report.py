@@ -346,12 +346,15 @@ async def on_pause(ctx: Ctx, cb: CallbackData) -> list[Reply]:
 async def on_pause_until(ctx: Ctx) -> list[Reply]:
     """Pause the sender's reminders until the day typed."""
     text = _text(ctx) or ""
-    today = _today(ctx, await _actor_campaign(ctx))
+    campaign = await _actor_campaign(ctx)
+    today = _today(ctx, campaign)
     until = _parse_date(text, today)
     if until is None:
         return [ctx.reply("report.pause_bad_date", text=text[:DATE_MAX])]
     reason = PauseReason(ctx.state.data["reason"])
-    pause = await fulfil.pause(ctx.session, ctx.actor, reason, today=today, until=until)
+    pause = await fulfil.pause(
+        ctx.session, ctx.actor, reason, today=today, until=until, campaign=campaign
+    )
     ctx.state.clear()
     return [_paused_reply(ctx, pause, "report.paused_done")]
 

@@ -7,17 +7,21 @@ from collections.abc import Awaitable, Callable
 from campaign.access import Action, allowed_actions
 from handlers import menu
 from handlers.callbacks import BadCallback, CallbackData
-from handlers.context import Ctx
+from handlers.context import Ctx, State
 from handlers.events import (
     ButtonPressed,
     CommandReceived,
     ContactShared,
     PhotoReceived,
     TextReceived,
+    UnsupportedReceived,
 )
+from handlers.input import TAKES_COMMANDS, TAKES_PHOTO, TAKES_TEXT, unsupported_reply
 from models.reply import Keyboard, Reply
 
 Handler = Callable[[Ctx], Awaitable[list[Reply]]]
+#: what a dialog takes at a step: ``text``, ``photo`` (a photo or text) or ``buttons``
+Takes = Callable[[State], str]
 
 #: commands that may be used in the middle of a dialog without leaving it
 KEEPS_DIALOG = frozenset({"help", "lang", "cancel"})
@@ -38,6 +42,7 @@ class Router:
         self.dialogs: dict[str, Handler] = {}
         #: (dialog, step) pairs where no question is pending: plain requests are read there too
         self.idle_steps: set[tuple[str, str]] = set()
+        self.takes: dict[str, Takes] = {}
         self.contact: Handler | None = None
 
     def command(
@@ -58,14 +63,27 @@ class Router:
         if public:
             self.public_buttons.add(cb_type)
 
-    def dialog(self, name: str, handler: Handler, *, idle: tuple[str, ...] = ()) -> None:
+    def dialog(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        idle: tuple[str, ...] = (),
+        photos: bool = False,
+        takes: Takes | None = None,
+    ) -> None:
         """Register the handler of text and photos while a person is in dialog ``name``.
 
         ``idle`` names the dialog's steps that wait for no typed answer (an overview with
         buttons): there a plain request such as "我要报进度" is read as its command.
+        ``photos`` says the dialog asks for evidence (a photo or text); ``takes`` tells, for
+        dialogs that also wait on buttons, what each step takes. Both only shape the answer to
+        content the bot cannot read (a sticker, a voice note …).
         """
         self.dialogs[name] = handler
         self.idle_steps.update((name, step) for step in idle)
+        fixed = TAKES_PHOTO if photos else TAKES_TEXT
+        self.takes[name] = takes or (lambda _state: fixed)
 
     def callback_types(self) -> list[type[CallbackData]]:
         """Return every callback type registered, for the codec."""
@@ -112,6 +130,11 @@ class Router:
             return await handler(ctx, cb)
         if ctx.in_group:
             return []
+        if isinstance(event, UnsupportedReceived):
+            if not bound:
+                return [need_binding()]
+            takes = self.takes.get(ctx.state.dialog or "")
+            return [unsupported_reply(ctx, takes(ctx.state) if takes else TAKES_COMMANDS)]
         if isinstance(event, ContactShared) and self.contact is not None:
             return await self.contact(ctx)
         if not bound:

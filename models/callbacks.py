@@ -33,7 +33,7 @@ MIN_SIG_CHARS = 11
 MAX_SIG_CHARS = 43
 #: the longest body that still leaves MIN_SIG_CHARS for the signature (and the ':' before it)
 MAX_BODY_BYTES = MAX_BYTES - 1 - MIN_SIG_CHARS
-_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{0,24}$")
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]{0,24}")
 
 C = TypeVar("C", bound="CallbackData")
 
@@ -95,13 +95,18 @@ class CallbackCodec:
         Raises:
             BadCallback: anything malformed, unsigned, forged or of an unknown type.
         """
-        if not data or len(data.encode()) > MAX_BYTES:
+        try:
+            size = len(data.encode())
+        except UnicodeEncodeError as exc:  # a lone surrogate: nothing we made
+            raise BadCallback("encoding") from exc
+        if not data or size > MAX_BYTES:
             raise BadCallback("size")
         body, sep, sig = data.rpartition(":")
+        # compared as bytes: compare_digest refuses str with non-ASCII characters
         if (
             not sep
             or len(body.encode()) > MAX_BODY_BYTES
-            or not hmac.compare_digest(sig, self._sign(body))
+            or not hmac.compare_digest(sig.encode(), self._sign(body).encode())
         ):
             raise BadCallback("signature")
         prefix, *raw = body.split(":")
@@ -132,7 +137,7 @@ class CallbackCodec:
             return str(value)
         if value is None:
             return ""
-        if isinstance(value, str) and _TOKEN.match(value):
+        if isinstance(value, str) and _TOKEN.fullmatch(value):
             return value
         raise ValueError(f"cannot pack {value!r} into callback data")
 
@@ -155,7 +160,7 @@ class CallbackCodec:
             if isinstance(hint, type) and issubclass(hint, Enum):
                 return hint(text)
             if hint is str:
-                if not _TOKEN.match(text):
+                if not _TOKEN.fullmatch(text):
                     raise BadCallback("str")
                 return text
         except ValueError as exc:

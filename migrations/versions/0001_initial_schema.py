@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 10:04:17.295379
+Create Date: 2026-12-03 10:08:03.834095
 """
 from alembic import op
 import sqlalchemy as sa

@@ -395,7 +395,8 @@ async def test_reimport_updates_by_phone_and_deactivates_the_missing(store, tmp_
     renamed = (VILLAGE, "村", "李秀英（改）", "13800000002", "农村", "村党支部书记", "党员", "")
     newcomer = (VILLAGE, "村", "赵新", "13800000099", "农村", "村文书", "党员、书记", "")
     v2 = [moved, renamed, GOOD[3], GOOD[4], GOOD[5], newcomer]  # 周德福 (…08) dropped
-    result = await import_roster(store, write_csv(tmp_path / "v2.csv", v2))
+    # one of six is more than 10%: the operator confirms the deactivation
+    result = await import_roster(store, write_csv(tmp_path / "v2.csv", v2), allow_deactivate=True)
     assert result.ok, result.errors
     assert (result.created, result.updated, result.unchanged, result.deactivated) == (1, 2, 3, 1)
     assert result.orgs_created == 0
@@ -426,7 +427,7 @@ async def test_reimport_retypes_an_org_and_keeps_inner_nodes(store, tmp_path):
     assert (await import_roster(store, write_csv(tmp_path / "v1.csv", GOOD))).ok
     v2 = [(VILLAGE, "社区", *GOOD[0][2:]), *GOOD[1:2]]
     v2[1] = (VILLAGE, "社区", *GOOD[1][2:])
-    result = await import_roster(store, write_csv(tmp_path / "v2.csv", v2))
+    result = await import_roster(store, write_csv(tmp_path / "v2.csv", v2), allow_deactivate=True)
     assert result.ok and result.orgs_updated == 1 and result.deactivated == 4
     orgs, _, _ = await load(store)
     assert orgs[VILLAGE].type is OrgType.COMMUNITY

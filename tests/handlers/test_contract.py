@@ -1,8 +1,9 @@
 """Contract: every button and every dialog answers bad or unexpected input plainly.
 
 Each callback type, signed but pointing at records that do not exist, and each dialog, fed
-empty text, oversize text and a photo while its data points nowhere, must get an answer other
-than the apology for an unexpected error, and must leave the campaign's records as they were.
+empty text, oversize text, invisible-only text, a photo and a sticker while its data points
+nowhere, must get an answer other than the apology for an unexpected error, and must leave the
+campaign's records as they were. (``test_hostile_corpus.py`` feeds real dialog states.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import insert
 
 from handlers.app import build_router
-from handlers.events import PhotoReceived, TextReceived
+from handlers.events import PhotoReceived, TextReceived, Unsupported, UnsupportedReceived
 from models import (
     AuditEvent,
     DialogState,
@@ -104,6 +105,8 @@ async def test_every_dialog_answers_unexpected_input(bot, dialog):
             TextReceived(sender=sender(chat), text="很长" * 3000),
             PhotoReceived(sender=sender(chat), file_id="photo-1"),
             TextReceived(sender=sender(chat), text="2026-06-30"),
+            TextReceived(sender=sender(chat), text="\u200b\u202e"),
+            UnsupportedReceived(sender=sender(chat), kind=Unsupported.STICKER),
         ):
             async with bot.store.write() as s:
                 await s.exec(DialogState.__table__.delete().where(DialogState.user_id == chat))
