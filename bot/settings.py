@@ -6,7 +6,7 @@ import hashlib
 import re
 from functools import cached_property
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PUBLIC_API = "https://api.telegram.org"
@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     #: delivery workers serve one bot: 29 / n)
     telegram_rate: float = 29.0
     log_level: str = "INFO"
+    #: days an invite link works (``pledgebot invite``); it works once in any case
+    invite_ttl_days: int = Field(default=7, ge=1, le=365)
 
     @field_validator("webhook_secret")
     @classmethod

@@ -98,6 +98,9 @@ class BotApiProxy:
         self._texts: dict[tuple[str, int, int], str] = {}
         self._menus: dict[tuple[str, str, str], list] = {}
         self._fake_ids = 10_000_000
+        #: group chat id -> its administrators' user ids (set by tests); a chat not set here
+        #: is one where every member administers the group
+        self._admins: dict[int, list[int]] = {}
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -176,6 +179,24 @@ class BotApiProxy:
                 seen = [c.method for c in self.calls(token=token, after=after)]
                 raise AssertionError(f"no {method} call within {timeout}s; saw {seen}")
             time.sleep(0.02)
+
+    def set_chat_admins(self, chat_id: int, user_ids: list[int]) -> None:
+        """Say who administers a group chat (getChatMember, getChatAdministrators)."""
+        self._admins[int(chat_id)] = [int(u) for u in user_ids]
+
+    def _chat_member(self, chat_id: int, user_id: int) -> dict[str, Any]:
+        user = {"id": user_id, "is_bot": False, "first_name": f"user {user_id}"}
+        admins = self._admins.get(chat_id)
+        if admins is not None and user_id not in admins:
+            return {"status": "member", "user": user}
+        if admins and user_id == admins[0]:
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        rights = (
+            "can_be_edited is_anonymous can_manage_chat can_delete_messages can_manage_video_chats "
+            "can_restrict_members can_promote_members can_change_info can_invite_users "
+            "can_post_stories can_edit_stories can_delete_stories can_send_welcome_messages"
+        )
+        return {"status": "administrator", "user": user, **dict.fromkeys(rights.split(), False)}
 
     def _record(self, token: str, method: str, params: dict[str, Any]) -> None:
         with self._lock:
@@ -422,6 +443,11 @@ class BotApiProxy:
         if method == "getChat":
             chat_id = int(params.get("chat_id") or 0)
             return _ok({"id": chat_id, "type": "group" if chat_id < 0 else "private"})
+        if method == "getChatMember":
+            return _ok(self._chat_member(int(params["chat_id"]), int(params["user_id"])))
+        if method == "getChatAdministrators":
+            chat_id = int(params["chat_id"])
+            return _ok([self._chat_member(chat_id, u) for u in self._admins.get(chat_id, [])])
         if method.startswith("get"):
             return _error(400, f"Bad Request: {method} is not emulated")
         return _ok(True)  # setChatMenuButton, sendChatAction, setMyDescription …
