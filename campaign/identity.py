@@ -24,10 +24,12 @@ from campaign import audit, outbox
 from models.base import utcnow
 from models.errors import DomainError
 from models.org import Account, Invite, Member
-from models.reply import Reply
+from models.reply import CommandMenu, Reply
 
 _PHONE_JUNK = re.compile(r"[\s\-()（）]")
 DEFAULT_INVITE_TTL_DAYS = 7
+#: the command menu of an account no longer bound (as for anyone not bound yet)
+UNBOUND_MENU = ("start", "help", "lang")
 
 
 def normalize_phone(raw: str) -> str | None:
@@ -120,6 +122,13 @@ async def end_binding(
         platform=account.platform,
         chat_id=account.chat_id,
         reply=Reply(f"account.ended_{reason}"),
+        locale=account.locale,
+    )
+    await outbox.enqueue(
+        session,
+        platform=account.platform,
+        chat_id=account.chat_id,
+        reply=CommandMenu(UNBOUND_MENU),
         locale=account.locale,
     )
     await audit.record(
