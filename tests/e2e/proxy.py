@@ -9,6 +9,8 @@ The emulator is good enough to hold chats but answers in shapes a real Bot API n
 * an empty ``getUpdates`` is held for a moment, so a polling bot does not spin;
 * methods the emulator lacks (setMyCommands, sendPhoto, …) get plausible answers, photos and
   documents still show in the chat as text;
+* ``getChatMember`` and ``getChatAdministrators`` answer from ``set_chat_admins`` (a group
+  nobody set is one where every member administers it);
 * ``setWebhook`` is pointed at a relay here that adds the secret header the emulator never
   sends, so webhook mode runs through the emulator as well.
 
