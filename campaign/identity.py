@@ -218,6 +218,7 @@ async def bind(
         await end_binding(
             session, old, reason="moved", actor=member.id, now=now, detail={"to": external_id}
         )
+    previously = None
     try:
         async with session.begin_nested():
             if existing is None:
@@ -231,6 +232,7 @@ async def bind(
                 )
             else:
                 # the identity's old, ended row is bound afresh (to this person, or another)
+                previously = existing.member_id
                 account = existing
                 account.member_id = member.id
                 account.chat_id = chat_id
@@ -246,6 +248,8 @@ async def bind(
     payload = {"platform": platform, "external_id": external_id, "how": how}
     if others:
         payload["moved_from"] = [a.external_id for a in others]
+    if previously is not None and previously != member.id:
+        payload["previously_member"] = previously
     await audit.record(
         session, "account.bound", actor=member.id, subject=f"member:{member.id}", payload=payload
     )

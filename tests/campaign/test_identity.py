@@ -127,7 +127,11 @@ async def test_contact_moves_the_binding_and_tells_the_old_account(store, people
     assert await _active(store, people.ids["member"]) == ["new-phone"]
     async with store.read() as s:
         old = await identity.account_for(s, "t", "old-phone")
-        told = (await s.exec(select(Outbox).where(Outbox.chat_id == "old-phone"))).all()
+        told = (
+            await s.exec(
+                select(Outbox).where(Outbox.chat_id == "old-phone", Outbox.kind == "message")
+            )
+        ).all()
         moved = (await s.exec(select(AuditEvent).where(AuditEvent.kind == "account.moved"))).one()
     assert (old.active, old.end_reason) == (False, "moved")
     assert [(o.payload["template"], o.payload["locale"]) for o in told] == [
@@ -160,8 +164,13 @@ async def test_invite_replace_ends_the_old_binding_at_once(store, people):
     token = await _invite(store, MEMBER_PHONE, replace=True)
     assert await _active(store, people.ids["member"]) == []
     async with store.read() as s:
-        told = (await s.exec(select(Outbox.payload).where(Outbox.chat_id == "lost-phone"))).all()
-    assert [p["template"] for p in told] == ["account.ended_replaced"]
+        told = (
+            await s.exec(select(Outbox).where(Outbox.chat_id == "lost-phone").order_by(Outbox.id))
+        ).all()
+    assert [(o.kind, o.payload.get("template")) for o in told] == [
+        ("message", "account.ended_replaced"),
+        ("commands", None),  # the menu of someone not bound
+    ]
     await _redeem(store, token, "new-phone")
     assert await _active(store, people.ids["member"]) == ["new-phone"]
 
@@ -223,3 +232,21 @@ async def test_two_contact_binds_at_once_leave_one_active_account(store, people)
         member = await s.get(Member, people.ids["secretary"])
     assert ended == sum(isinstance(r, identity.Binding) for r in results) - 1
     assert member.active
+
+
+async def test_an_ended_identity_may_bind_another_person_and_the_audit_says_so(store, people):
+    await _contact(store, MEMBER_PHONE, "shared-phone")
+    async with store.write() as s:
+        await identity.unbind(s, MEMBER_PHONE)
+    binding = await _contact(store, SECRETARY_PHONE, "shared-phone")
+    assert binding.member.id == people.ids["secretary"] and not binding.already
+    assert await _active(store, people.ids["member"]) == []
+    async with store.read() as s:
+        bound = (
+            await s.exec(
+                select(AuditEvent)
+                .where(AuditEvent.kind == "account.bound")
+                .order_by(col(AuditEvent.id).desc())
+            )
+        ).first()
+    assert bound.payload["previously_member"] == people.ids["member"]
