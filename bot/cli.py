@@ -9,9 +9,8 @@ import click
 
 from bot.compose import build_services, setup_logging
 from bot.settings import load_settings
-from campaign import audit, identity
+from campaign import audit
 from campaign.db import Store
-from models.errors import DomainError
 from templates import catalog
 
 
@@ -45,53 +44,6 @@ def chat(ctx: click.Context) -> None:
 
     setup_logging("WARNING")
     asyncio.run(go())
-
-
-@main.command()
-@click.argument("phone")
-@click.pass_context
-def invite(ctx: click.Context, phone: str) -> None:
-    """Print a one-time deep link that binds the person with PHONE."""
-    locale = ctx.obj["locale"]
-    settings = load_settings()
-
-    async def go() -> str:
-        store = Store(settings.database_url)
-        await store.migrate()
-        try:
-            async with store.write() as session:
-                inv = await identity.create_invite(session, phone)
-            return inv.token
-        finally:
-            await store.dispose()
-
-    try:
-        token = asyncio.run(go())
-    except DomainError as exc:
-        # The chat wording ("tap the button below") does not fit a terminal.
-        key = {"bind.bad_phone": "cli.bad_phone", "bind.not_on_roster": "cli.not_on_roster"}
-        click.echo(catalog().render(key.get(exc.key, exc.key), locale, phone=phone), err=True)
-        sys.exit(1)
-    username = settings.bot_username or asyncio.run(_bot_username(settings))
-    if username:
-        click.echo(f"https://t.me/{username}?start=inv_{token}")
-    else:
-        click.echo(catalog().render("cli.invite_no_username", locale, token=f"inv_{token}"))
-
-
-async def _bot_username(settings) -> str | None:
-    """Ask the Bot API for the bot's username; None when offline or without a token."""
-    if not settings.bot_token:
-        return None
-    import aiohttp
-
-    url = f"{settings.telegram_api_base.rstrip('/')}/bot{settings.bot_token}/getMe"
-    try:
-        async with aiohttp.ClientSession() as http, http.get(url, timeout=5) as resp:
-            data = await resp.json(content_type=None)
-        return (data.get("result") or {}).get("username")
-    except Exception:
-        return None
 
 
 @main.group()
@@ -154,9 +106,9 @@ def upgrade() -> None:
 
 
 def _register_more() -> None:
-    from bot import cli_campaign, cli_demo, cli_roster, cli_run
+    from bot import cli_accounts, cli_campaign, cli_demo, cli_roster, cli_run
 
-    for module in (cli_run, cli_roster, cli_campaign, cli_demo):
+    for module in (cli_run, cli_roster, cli_accounts, cli_campaign, cli_demo):
         module.register(main)
 
 

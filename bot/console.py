@@ -238,7 +238,9 @@ class ConsoleSession:
             bound = (
                 await session.exec(
                     select(Account).where(
-                        Account.platform == PLATFORM, Account.external_id == self.seat
+                        Account.platform == PLATFORM,
+                        Account.external_id == self.seat,
+                        Account.active == True,  # noqa: E712 (an ended binding: share again)
                     )
                 )
             ).first()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import cached_property
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.callbacks import derive_key
@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     #: delivery workers serve one bot: 29 / n)
     telegram_rate: float = 29.0
     log_level: str = "INFO"
+    #: days an invite link works (``pledgebot invite``); it works once in any case
+    invite_ttl_days: int = Field(default=7, ge=1, le=365)
 
     @field_validator("webhook_secret")
     @classmethod

@@ -18,6 +18,7 @@ in the background, in order per chat.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import logging
 import re
@@ -100,7 +101,10 @@ TOAST_LIMIT = 200
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 #: commands for people not bound yet, and for group chats (SPEC: Chat)
 UNBOUND_COMMANDS = ("start", "help", "lang")
-GROUP_COMMANDS = ("bindgroup", "help")
+GROUP_COMMANDS = ("bindgroup", "unbindgroup", "help")
+#: group commands only the group's administrators may use: the adapter asks getChatMember
+ADMIN_COMMANDS = frozenset({"bindgroup", "unbindgroup"})
+ADMIN_STATUSES = frozenset({"creator", "administrator"})
 #: our locale -> Telegram's language_code of a command menu
 MENU_LANGUAGE = {"zh_CN": "zh", "en": "en"}
 
@@ -459,11 +463,11 @@ class UpdateHandler:
         self._chains: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def on_message(self, message: Message, event_update: Update) -> None:
+    async def on_message(self, message: Message, bot: Bot, event_update: Update) -> None:
         """Handle a message."""
         event = message_to_event(message, event_update.update_id, bot_username=self.bot_username)
         if event is not None:
-            await self._handle(event)
+            await self._handle(await with_chat_admin(bot, event))
 
     async def on_edited(self, message: Message, event_update: Update) -> None:
         """Answer an edited message: only new messages are read."""
@@ -554,6 +558,25 @@ async def _answer(bot: Bot, callback_id: str, text: str | None) -> None:
         log.info("answerCallbackQuery %s refused: %s", callback_id, exc.message)
     except Exception as exc:
         log.warning("answerCallbackQuery %s failed: %r", callback_id, exc)
+
+
+async def with_chat_admin(bot: Bot, event: Event) -> Event:
+    """Say whether the sender administers the group, for the commands that need to know.
+
+    Asked afresh each time (nothing cached): rights in a group change. A failed call raises,
+    and the person gets the plain apology and can try again; nothing is linked meanwhile.
+    """
+    s = event.sender
+    if not (
+        isinstance(event, CommandReceived)
+        and event.command in ADMIN_COMMANDS
+        and s.chat_type is ChatType.GROUP
+    ):
+        return event
+    member = await bot.get_chat_member(_chat(s.chat_id), int(s.user_id))
+    status = getattr(member.status, "value", member.status)
+    admin = status in ADMIN_STATUSES
+    return dataclasses.replace(event, sender=dataclasses.replace(s, is_chat_admin=admin))
 
 
 def build_dispatcher(handler: UpdateHandler) -> Dispatcher:

@@ -120,6 +120,47 @@ async def load_actor(session: AsyncSession, member_id: int) -> Actor | None:
     )
 
 
+# -- who may link a group chat as an organization's display group --------------------------------
+
+
+def may_administer_chat(is_chat_admin: bool | None) -> bool:
+    """Tell whether the platform lets the sender manage the group's link.
+
+    Where the platform can say who administers the group, only its administrators may link or
+    unlink it; where it cannot say (None), the roles alone decide.
+    """
+    return is_chat_admin is not False
+
+
+def linkable_orgs(actor: Actor) -> list[int]:
+    """Return the organizations whose display group the actor may link: as secretary or office."""
+    ids = actor.orgs_with(Role.SECRETARY) + actor.orgs_with(Role.OFFICE)
+    return list(dict.fromkeys(ids))
+
+
+def may_link_group(actor: Actor, org_id: int, org_path: str, linked: Org | None) -> bool:
+    """Tell whether the actor may make a group the display group of organization ``org_id``.
+
+    A group already linked to another organization moves only at the word of the 创先办 of an
+    organization above both (the same organization counts as above itself).
+    """
+    if org_id not in linkable_orgs(actor):
+        return False
+    if linked is None or linked.id == org_id:
+        return True
+    return any(
+        g.role is Role.OFFICE
+        and linked.path.startswith(g.org_path)
+        and org_path.startswith(g.org_path)
+        for g in actor.grants
+    )
+
+
+def may_unlink_group(actor: Actor, linked: Org) -> bool:
+    """Tell whether the actor may unlink a group: the linked organization's secretary or office."""
+    return actor.is_secretary_of(linked.id) or actor.is_office_over(linked.path)
+
+
 # -- who may do what to a pledge: checked inside every campaign function --------------------------
 
 

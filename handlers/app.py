@@ -32,6 +32,7 @@ def build_router() -> Router:
     r.command("lang", start.on_lang, public=True)
     r.command("cancel", start.on_cancel, public=True)
     r.command("bindgroup", group.on_bindgroup, group=True)
+    r.command("unbindgroup", group.on_unbindgroup, group=True)
     r.command("pledge", pledge.on_pledge)
     r.button(start.LangCb, start.on_lang_button, public=True)
     r.button(group.BindGroupCb, group.on_bindgroup_button)

@@ -22,6 +22,8 @@ class Sender:
         user_id: the platform's id of the person.
         chat_id: the platform's id of the chat (equal to user_id in private chats).
         language: the platform's language hint (``zh-hans``, ``en``), if any.
+        is_chat_admin: whether the sender administers the group chat, where the platform can
+            say (filled for the commands that need it); None when it cannot say.
     """
 
     platform: str
@@ -31,6 +33,7 @@ class Sender:
     display_name: str = ""
     language: str | None = None
     chat_title: str = ""
+    is_chat_admin: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -100,6 +100,7 @@ async def on_start(ctx: Ctx) -> list[Reply]:
             external_id=ctx.sender.user_id,
             chat_id=ctx.sender.chat_id,
             locale=ctx.locale,
+            now=ctx.now,
         )
         return await _welcome(ctx, binding)
     if ctx.actor is None:
@@ -123,6 +124,7 @@ async def on_contact(ctx: Ctx) -> list[Reply]:
         external_id=ctx.sender.user_id,
         chat_id=ctx.sender.chat_id,
         locale=ctx.locale,
+        now=ctx.now,
     )
     return await _welcome(ctx, binding)
 

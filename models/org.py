@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.base import UtcDateTime, enum_type, utcnow
@@ -105,9 +105,23 @@ class RoleGrant(SQLModel, table=True):
 
 
 class Account(SQLModel, table=True):
-    """A platform identity bound to a member: a Telegram user, a phone for SMS, a console seat."""
+    """A platform identity bound to a member: a Telegram user, a phone for SMS, a console seat.
 
-    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+    One row per platform identity. A member has at most one active account per platform (a
+    partial unique index); a binding that ends keeps its row, inactive, with when and why.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id"),
+        Index(
+            "ux_account_member_platform_active",
+            "member_id",
+            "platform",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
@@ -117,16 +131,28 @@ class Account(SQLModel, table=True):
     locale: str = Field(default="zh_CN", max_length=8)
     active: bool = True
     bound_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    #: why the binding ended: ``moved`` (the person bound another account), ``unbound`` or
+    #: ``replaced`` (by the office, from the command line)
+    end_reason: str = Field(default="", max_length=16)
 
 
 class Invite(SQLModel, table=True):
-    """A one-time deep-link token that binds whoever opens it to one member."""
+    """A one-time deep-link token that binds whoever opens it to one member.
+
+    It works once, until ``expires_at``, and only while unrevoked: every unused invite of a
+    person is revoked (kept, not deleted) the moment that person binds by any route.
+    """
 
     token: str = Field(primary_key=True, max_length=64)
     member_id: int = Field(foreign_key="member.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     used_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     used_by_account_id: int | None = Field(default=None, foreign_key="account.id")
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    #: ``bound`` (the person bound), ``reissued`` (a newer invite), ``unbound`` (the office)
+    revoke_reason: str = Field(default="", max_length=16)
 
 
 class GroupLink(SQLModel, table=True):

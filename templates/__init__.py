@@ -116,6 +116,18 @@ class Catalog:
         locale = context.get(LOCALE_VAR, DEFAULT_LOCALE)
         return self.render("fmt.quarter", locale, **timefmt.quarter_fields(value))
 
+    def format_time(
+        self,
+        value: Any,
+        locale: str = DEFAULT_LOCALE,
+        tz: str | None = None,
+        kind: str = "datetime",
+    ) -> str:
+        """Format a date or time outside a template, as the ``date``/``datetime`` filters do."""
+        return timefmt.format_as(
+            f"fmt.{kind}", value, tz, lambda k, **f: self.render(k, locale, **f)
+        )
+
     def keys(self, locale: str = DEFAULT_LOCALE) -> set[str]:
         """Return every message key of a locale."""
         return set(self.messages[locale])

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 10:08:03.834095
+Create Date: 2026-12-03 10:17:09.644523
 """
 from alembic import op
 import sqlalchemy as sa
@@ -135,12 +135,15 @@ def upgrade() -> None:
     sa.Column('locale', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('bound_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('ended_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('end_reason', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('platform', 'external_id')
     )
     with op.batch_alter_table('account', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_account_member_id'), ['member_id'], unique=False)
+        batch_op.create_index('ux_account_member_platform_active', ['member_id', 'platform'], unique=True, sqlite_where=sa.text('active'), postgresql_where=sa.text('active'))
 
     op.create_table('auditevent',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -273,8 +276,11 @@ def upgrade() -> None:
     sa.Column('token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
     sa.Column('created_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('used_at', models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('used_by_account_id', sa.Integer(), nullable=True),
+    sa.Column('revoked_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('revoke_reason', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
     sa.ForeignKeyConstraint(['used_by_account_id'], ['account.id'], ),
     sa.PrimaryKeyConstraint('token')
@@ -488,6 +494,7 @@ def downgrade() -> None:
 
     op.drop_table('auditevent')
     with op.batch_alter_table('account', schema=None) as batch_op:
+        batch_op.drop_index('ux_account_member_platform_active', sqlite_where=sa.text('active'), postgresql_where=sa.text('active'))
         batch_op.drop_index(batch_op.f('ix_account_member_id'))
 
     op.drop_table('account')

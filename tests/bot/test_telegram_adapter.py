@@ -371,7 +371,11 @@ async def test_default_menus_and_their_failures_do_not_crash():
         ("all_group_chats", "en"),
     }
     assert [c["command"] for c in by_key[("default", None)]] == ["start", "help", "lang"]
-    assert [c["command"] for c in by_key[("all_group_chats", "en")]] == ["bindgroup", "help"]
+    assert [c["command"] for c in by_key[("all_group_chats", "en")]] == [
+        "bindgroup",
+        "unbindgroup",
+        "help",
+    ]
     assert by_key[("default", "en")][1]["description"] == catalog().render("command.help", "en")
     assert by_key[("default", None)] == by_key[("default", "zh")]
     session.failures["setMyCommands"] = TelegramServerError(method=None, message="boom")

@@ -12,6 +12,8 @@ The emulator is good enough to hold chats but answers in shapes a real Bot API n
   spin;
 * methods the emulator lacks (setMyCommands, sendPhoto, …) get plausible answers, photos and
   documents still show in the chat as text;
+* ``getChatMember`` and ``getChatAdministrators`` answer from ``set_chat_admins`` (a group
+  nobody set is one where every member administers it);
 * ``setWebhook`` is pointed at a relay here that adds the secret header the emulator never
   sends, so webhook mode runs through the emulator as well; like Telegram, the relay sends an
   update the bot answered with an error (or did not answer) again, in order, with backoff. The
@@ -116,6 +118,9 @@ class BotApiProxy:
         self._relay_tasks: dict[str, asyncio.Task] = {}
         self._relay_last: dict[str, int] = {}
         self.webhook_answers: list[tuple[str, int, int]] = []  # (token, update_id, status)
+        #: group chat id -> its administrators' user ids (set by tests); a chat not set here
+        #: is one where every member administers the group
+        self._admins: dict[int, list[int]] = {}
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -196,6 +201,24 @@ class BotApiProxy:
                 seen = [c.method for c in self.calls(token=token, after=after)]
                 raise AssertionError(f"no {method} call within {timeout}s; saw {seen}")
             time.sleep(0.02)
+
+    def set_chat_admins(self, chat_id: int, user_ids: list[int]) -> None:
+        """Say who administers a group chat (getChatMember, getChatAdministrators)."""
+        self._admins[int(chat_id)] = [int(u) for u in user_ids]
+
+    def _chat_member(self, chat_id: int, user_id: int) -> dict[str, Any]:
+        user = {"id": user_id, "is_bot": False, "first_name": f"user {user_id}"}
+        admins = self._admins.get(chat_id)
+        if admins is not None and user_id not in admins:
+            return {"status": "member", "user": user}
+        if admins and user_id == admins[0]:
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        rights = (
+            "can_be_edited is_anonymous can_manage_chat can_delete_messages can_manage_video_chats "
+            "can_restrict_members can_promote_members can_change_info can_invite_users "
+            "can_post_stories can_edit_stories can_delete_stories can_send_welcome_messages"
+        )
+        return {"status": "administrator", "user": user, **dict.fromkeys(rights.split(), False)}
 
     def _record(self, token: str, method: str, params: dict[str, Any]) -> None:
         with self._lock:
@@ -450,6 +473,11 @@ class BotApiProxy:
         if method == "getChat":
             chat_id = int(params.get("chat_id") or 0)
             return _ok({"id": chat_id, "type": "group" if chat_id < 0 else "private"})
+        if method == "getChatMember":
+            return _ok(self._chat_member(int(params["chat_id"]), int(params["user_id"])))
+        if method == "getChatAdministrators":
+            chat_id = int(params["chat_id"])
+            return _ok([self._chat_member(chat_id, u) for u in self._admins.get(chat_id, [])])
         if method.startswith("get"):
             return _error(400, f"Bad Request: {method} is not emulated")
         return _ok(True)  # setChatMenuButton, sendChatAction, setMyDescription …
