@@ -8,7 +8,7 @@ from datetime import datetime
 from campaign.cards import CriterionCb, PeerCb, ReasonCb, RectCb, ReviewCb
 from campaign.db import Store
 from campaign.monthly import MONTHLY_TYPES, ProgressCb, RestCb, SummaryCb
-from handlers import group, mine, pledge, report, review, start
+from handlers import evaluate, group, mine, pledge, report, review, start
 from handlers.callbacks import CallbackCodec
 from handlers.context import CoreConfig
 from handlers.core import Core
@@ -58,6 +58,12 @@ def build_router() -> Router:
     r.dialog(report.SUMMARY_DIALOG, report.on_summary_remarks)
     r.dialog(report.RECT_OPEN_DIALOG, report.on_rect_input)
     r.dialog(report.RECT_CLAIM_DIALOG, report.on_rect_claim_note)
+    r.command("evaluate", evaluate.on_evaluate)
+    r.button(evaluate.GradeCb, evaluate.on_grade)
+    r.button(evaluate.EvalPageCb, evaluate.on_page)
+    r.button(evaluate.EvalNoteCb, evaluate.on_note)
+    r.button(evaluate.FollowCb, evaluate.on_follow)
+    r.dialog(evaluate.NOTE_DIALOG, evaluate.on_note_text)
     r.contact = start.on_contact
     return r
 

@@ -594,7 +594,7 @@ async def on_rect_input(ctx: Ctx) -> list[Reply]:
         deadline=deadline,
         today=today,
         codec=ctx.codec,
-        item_id=int(data["item_id"]),
+        item_id=int(data["item_id"]) if data.get("item_id") else None,
     )
     ctx.state.clear()
     context = await supervise.rect_context(ctx.session, rect)

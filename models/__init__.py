@@ -4,6 +4,17 @@ from models.audit import AuditEvent
 from models.campaign import Campaign, JobRun
 from models.dialog import DialogState, Outbox, OutboxStatus, Priority, ProcessedUpdate
 from models.errors import DomainError
+from models.evaluation import (
+    EvalStatus,
+    Evaluation,
+    FollowUp,
+    Grade,
+    Poll,
+    PollStatus,
+    PublicVote,
+    Rating,
+    Side,
+)
 from models.org import Account, Category, GroupLink, Invite, Member, Org, OrgType, Role, RoleGrant
 from models.pledge import (
     OwnerKind,
@@ -32,6 +43,10 @@ __all__ = [
     "Category",
     "DialogState",
     "DomainError",
+    "EvalStatus",
+    "Evaluation",
+    "FollowUp",
+    "Grade",
     "GroupLink",
     "Invite",
     "JobRun",
@@ -49,14 +64,19 @@ __all__ = [
     "PledgeItem",
     "PledgeSnapshot",
     "PledgeStatus",
+    "Poll",
+    "PollStatus",
     "Priority",
     "ProcessedUpdate",
     "Progress",
     "ProgressReport",
+    "PublicVote",
+    "Rating",
     "Rectification",
     "RectificationStatus",
     "Review",
     "ReviewChecklist",
     "Role",
     "RoleGrant",
+    "Side",
 ]

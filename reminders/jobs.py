@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import cards, fulfil, monthly, outbox, people, review, supervise
+from campaign import cards, evaluate, fulfil, monthly, outbox, people, review, supervise
 from campaign.db import Store
 from models.base import utcnow
 from models.callbacks import CallbackCodec
@@ -234,6 +234,24 @@ class Jobs:
                 )
             )
         return count
+
+    async def _job_eval_open(self, session, camp, due, day) -> int:
+        """Open the quarter's evaluation: one card per rater (S7)."""
+        q = evaluate.quarter_to_evaluate(camp, day)
+        return await evaluate.open_quarter(session, camp, q, codec=self.codec) if q else 0
+
+    async def _job_eval_remind(self, session, camp, due, day) -> int:
+        """Remind once whoever has not answered their evaluation card."""
+        q = evaluate.quarter_to_evaluate(camp, day)
+        return await evaluate.remind(session, camp, q, codec=self.codec, today=day) if q else 0
+
+    async def _job_eval_close(self, session, camp, due, day) -> int:
+        """Grade the quarter and send the results (as text: no chart hook is wired yet)."""
+        q = evaluate.quarter_to_evaluate(camp, day)
+        if q is None:
+            return 0
+        # reports/ charts: pass ``chart=`` a function from the branch's results to an attachment.
+        return await evaluate.close_quarter(session, camp, q, codec=self.codec, chart=None)
 
     async def _review_timeouts(self, camp: Campaign, now: datetime) -> int:
         timeout = timedelta(hours=camp.review_timeout_hours)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 01:37:08.108907
+Create Date: 2026-12-03 08:47:54.315741
 """
 from alembic import op
 import sqlalchemy as sa
@@ -97,6 +97,13 @@ def upgrade() -> None:
     sa.Column('quarter_starts', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('review_timeout_hours', sa.Integer(), nullable=False),
     sa.Column('rectification_notice_days', sa.Integer(), nullable=False),
+    sa.Column('eval_day', sa.Integer(), nullable=False),
+    sa.Column('eval_reminder_day', sa.Integer(), nullable=False),
+    sa.Column('eval_close_day', sa.Integer(), nullable=False),
+    sa.Column('poll_days', sa.Integer(), nullable=False),
+    sa.Column('grade_rule', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('lookback_share', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('model_quarters', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['root_org_id'], ['org.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -248,6 +255,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_pledge_review_org_id'), ['review_org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_pledge_status'), ['status'], unique=False)
 
+    op.create_table('poll',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('chat_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('platform_poll_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+    sa.Column('totals', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('item_ids', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('status', sa.Enum('open', 'closed', name='pollstatus', native_enum=False, length=8), nullable=False),
+    sa.Column('opened_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('closes_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('campaign_id', 'purpose', 'org_id', 'period', 'platform', 'chat_id')
+    )
+    with op.batch_alter_table('poll', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_poll_campaign_id'), ['campaign_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_poll_org_id'), ['org_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_poll_platform_poll_id'), ['platform_poll_id'], unique=False)
+
     op.create_table('rolegrant',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -262,6 +295,38 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_rolegrant_member_id'), ['member_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_rolegrant_org_id'), ['org_id'], unique=False)
         batch_op.create_index('ix_rolegrant_role_org', ['role', 'org_id'], unique=False)
+
+    op.create_table('evaluation',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('quarter', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('owner_kind', sa.Enum('member', 'org', name='ownerkind', native_enum=False, length=8), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=True),
+    sa.Column('pledge_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.Enum('open', 'pending', 'graded', name='evalstatus', native_enum=False, length=8), nullable=False),
+    sa.Column('grade', sa.Enum('excellent', 'good', 'fair', 'poor', name='grade', native_enum=False, length=12), nullable=True),
+    sa.Column('result', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('rule', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('opened_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('graded_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('follow_up', sa.Enum('talk', 'criticism', 'rectify', name='followup', native_enum=False, length=12), nullable=True),
+    sa.Column('follow_up_by', sa.Integer(), nullable=True),
+    sa.Column('follow_up_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
+    sa.ForeignKeyConstraint(['follow_up_by'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
+    sa.ForeignKeyConstraint(['pledge_id'], ['pledge.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('campaign_id', 'quarter', 'subject')
+    )
+    with op.batch_alter_table('evaluation', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_evaluation_campaign_id'), ['campaign_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evaluation_member_id'), ['member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evaluation_org_id'), ['org_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evaluation_quarter'), ['quarter'], unique=False)
 
     op.create_table('invite',
     sa.Column('token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -381,6 +446,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_progressreport_month'), ['month'], unique=False)
         batch_op.create_index(batch_op.f('ix_progressreport_pledge_id'), ['pledge_id'], unique=False)
 
+    op.create_table('rating',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('evaluation_id', sa.Integer(), nullable=False),
+    sa.Column('rater_id', sa.Integer(), nullable=False),
+    sa.Column('side', sa.Enum('self', 'peer', 'org', 'evaluator', 'upper', 'public', name='side', native_enum=False, length=12), nullable=False),
+    sa.Column('grade', sa.Enum('excellent', 'good', 'fair', 'poor', name='grade', native_enum=False, length=12), nullable=True),
+    sa.Column('comment', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('asked_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('rated_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['evaluation_id'], ['evaluation.id'], ),
+    sa.ForeignKeyConstraint(['rater_id'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('evaluation_id', 'rater_id', 'side')
+    )
+    with op.batch_alter_table('rating', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rating_evaluation_id'), ['evaluation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_rating_rater_id'), ['rater_id'], unique=False)
+
     op.create_table('rectification',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('pledge_id', sa.Integer(), nullable=False),
@@ -412,6 +495,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_rectification_opened_by'))
 
     op.drop_table('rectification')
+    with op.batch_alter_table('rating', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rating_rater_id'))
+        batch_op.drop_index(batch_op.f('ix_rating_evaluation_id'))
+
+    op.drop_table('rating')
     with op.batch_alter_table('progressreport', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_progressreport_pledge_id'))
         batch_op.drop_index(batch_op.f('ix_progressreport_month'))
@@ -444,12 +532,25 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_invite_member_id'))
 
     op.drop_table('invite')
+    with op.batch_alter_table('evaluation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_evaluation_quarter'))
+        batch_op.drop_index(batch_op.f('ix_evaluation_org_id'))
+        batch_op.drop_index(batch_op.f('ix_evaluation_member_id'))
+        batch_op.drop_index(batch_op.f('ix_evaluation_campaign_id'))
+
+    op.drop_table('evaluation')
     with op.batch_alter_table('rolegrant', schema=None) as batch_op:
         batch_op.drop_index('ix_rolegrant_role_org')
         batch_op.drop_index(batch_op.f('ix_rolegrant_org_id'))
         batch_op.drop_index(batch_op.f('ix_rolegrant_member_id'))
 
     op.drop_table('rolegrant')
+    with op.batch_alter_table('poll', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_poll_platform_poll_id'))
+        batch_op.drop_index(batch_op.f('ix_poll_org_id'))
+        batch_op.drop_index(batch_op.f('ix_poll_campaign_id'))
+
+    op.drop_table('poll')
     with op.batch_alter_table('pledge', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_pledge_status'))
         batch_op.drop_index(batch_op.f('ix_pledge_review_org_id'))
