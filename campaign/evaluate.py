@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, outbox, people, review
+from campaign import audit, outbox, people, polls, review
 from campaign.access import Actor
 from campaign.cards import owner_name
 from models.base import utcnow
@@ -166,11 +166,17 @@ def _cutoff(camp: Campaign, q: Quarter) -> datetime:
     return datetime.combine(q.last + timedelta(days=1), time(), tzinfo=ZoneInfo(camp.timezone))
 
 
-async def open_quarter(session: AsyncSession, camp: Campaign, q: Quarter, *, codec) -> int:
+async def open_quarter(
+    session: AsyncSession, camp: Campaign, q: Quarter, *, codec, today: date | None = None
+) -> int:
     """Create the quarter's evaluations and ratings asked, then send one card per rater.
 
-    Subjects are the pledges published by the quarter's end. Returns the messages queued.
+    Subjects are the pledges published by the quarter's end; each organization's linked groups
+    get a poll for the public side (closed by the calendar after ``poll_days``). Returns the
+    messages queued.
     """
+    today = today or q.last + timedelta(days=1)
+    opened = datetime.combine(today, time(camp.send_hour), tzinfo=ZoneInfo(camp.timezone))
     root = await session.get(Org, camp.root_org_id)
     pledges = (
         await session.exec(
@@ -196,6 +202,7 @@ async def open_quarter(session: AsyncSession, camp: Campaign, q: Quarter, *, cod
     )
     load: dict[int, int] = {}
     raters: set[int] = set()
+    poll_messages = 0
     for pledge in pledges:
         if pledge.owner_kind is OwnerKind.MEMBER:
             member = await session.get(Member, pledge.owner_member_id)
@@ -223,12 +230,23 @@ async def open_quarter(session: AsyncSession, camp: Campaign, q: Quarter, *, cod
             asked = await _member_raters(session, pledge, q.key, load)
         else:
             asked = await _org_raters(session, pledge)
+            org = await session.get(Org, pledge.org_id)
+            opened_polls = await polls.open_polls(
+                session,
+                camp,
+                org_id=pledge.org_id,
+                purpose="eval",
+                period=q.key,
+                template="eval.poll_question",
+                context={"org": org.name, "quarter": q.key, "days": camp.poll_days},
+                now=opened,
+            )
+            poll_messages += len(opened_polls)
         for side, rater in dict.fromkeys(asked):
             session.add(Rating(evaluation_id=ev.id, rater_id=rater, side=side))
             raters.add(rater)
         await session.flush()
-    count = 0
-    today = q.last + timedelta(days=1)
+    count = poll_messages
     for rater in sorted(raters):
         card = await rater_card(session, codec, camp, q.key, rater, today=today)
         if card is None:

@@ -64,6 +64,7 @@ def build_router() -> Router:
     r.button(evaluate.EvalNoteCb, evaluate.on_note)
     r.button(evaluate.FollowCb, evaluate.on_follow)
     r.dialog(evaluate.NOTE_DIALOG, evaluate.on_note_text)
+    r.poll = evaluate.on_poll
     r.contact = start.on_contact
     return r
 

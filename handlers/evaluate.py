@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from campaign import evaluate, fulfil
+from campaign import evaluate, fulfil, polls
 from campaign.evaluate import EvalNoteCb, EvalPageCb, FollowCb, GradeCb
 from handlers import report
 from handlers.context import Ctx
-from handlers.events import ButtonPressed, TextReceived
+from handlers.events import ButtonPressed, PollUpdated, TextReceived
 from models.callbacks import CallbackData
 from models.campaign import Campaign
 from models.errors import DomainError
@@ -95,6 +95,16 @@ async def on_note_text(ctx: Ctx) -> list[Reply]:
     rating = await evaluate.comment(ctx.session, ctx.actor, rating_id, text or "")
     ctx.state.clear()
     return [ctx.reply("eval.comment_saved", comment=rating.comment)]
+
+
+async def on_poll(ctx: Ctx) -> list[Reply]:
+    """Keep a poll's latest totals (the public side is read from the closed poll)."""
+    event = ctx.event
+    assert isinstance(event, PollUpdated)
+    await polls.record_update(
+        ctx.session, event.sender.platform, event.poll_id, event.counts, event.closed
+    )
+    return []
 
 
 async def on_follow(ctx: Ctx, cb: CallbackData) -> list[Reply]:

@@ -11,6 +11,7 @@ from handlers.events import (
     CommandReceived,
     ContactShared,
     PhotoReceived,
+    PollUpdated,
     TextReceived,
 )
 from models.reply import Keyboard, Reply
@@ -33,6 +34,7 @@ class Router:
         self.public_buttons: set[type[CallbackData]] = set()
         self.dialogs: dict[str, Handler] = {}
         self.contact: Handler | None = None
+        self.poll: Handler | None = None
 
     def command(
         self, name: str, handler: Handler, *, public: bool = False, group: bool = False
@@ -64,6 +66,8 @@ class Router:
         """Run the handler for ``ctx.event`` and return its replies."""
         event = ctx.event
         bound = ctx.actor is not None
+        if isinstance(event, PollUpdated):
+            return await self.poll(ctx) if self.poll is not None else []
         if isinstance(event, CommandReceived):
             name = event.command.lower()
             handler = self.commands.get(name)

@@ -67,6 +67,42 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class PollSpec:
+    """A native poll: the reply's text is its question, ``options`` are label keys.
+
+    Platforms without native polls show the question with numbered options. ``stop`` closes
+    the poll sent as message ``edit_message_id`` instead of sending one.
+
+    Attributes:
+        ref: our ``Poll`` row, to match the platform's poll updates.
+    """
+
+    options: tuple[str, ...] = ()
+    anonymous: bool = True
+    ref: int | None = None
+    stop: bool = False
+
+    def to_payload(self) -> dict[str, Any]:
+        """Return the poll as JSON-friendly data."""
+        return {
+            "options": list(self.options),
+            "anonymous": self.anonymous,
+            "ref": self.ref,
+            "stop": self.stop,
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> PollSpec:
+        """Rebuild a poll from ``to_payload`` output."""
+        return cls(
+            options=tuple(data.get("options", ())),
+            anonymous=bool(data.get("anonymous", True)),
+            ref=data.get("ref"),
+            stop=bool(data.get("stop", False)),
+        )
+
+
+@dataclass(frozen=True)
 class Reply:
     """What the bot says: a message key with its context, buttons and options.
 
@@ -78,6 +114,7 @@ class Reply:
         edit_message_id: edit that message (a card) instead of sending a new one.
         toast: answer the pressed button with this text instead of a message.
         attachment: a document or photo to send with the text as caption.
+        poll: send the text as a native poll's question (or close one: ``poll.stop``).
     """
 
     template: str
@@ -87,6 +124,7 @@ class Reply:
     edit_message_id: str | None = None
     toast: bool = False
     attachment: Attachment | None = None
+    poll: PollSpec | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """Return the reply as JSON-friendly data for the outbox."""
@@ -99,6 +137,8 @@ class Reply:
             out["edit_message_id"] = self.edit_message_id
         if self.attachment:
             out["attachment"] = {k: v for k, v in vars(self.attachment).items() if v is not None}
+        if self.poll:
+            out["poll"] = self.poll.to_payload()
         return out
 
     @classmethod
@@ -114,6 +154,7 @@ class Reply:
             keyboard=Keyboard(data["keyboard"]) if data.get("keyboard") else None,
             edit_message_id=data.get("edit_message_id"),
             attachment=Attachment(**att) if att else None,
+            poll=PollSpec.from_payload(data["poll"]) if data.get("poll") else None,
         )
 
 

@@ -18,7 +18,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import cards, evaluate, fulfil, monthly, outbox, people, review, supervise
+from campaign import (
+    cards,
+    evaluate,
+    fulfil,
+    monthly,
+    outbox,
+    people,
+    polls,
+    review,
+    supervise,
+)
 from campaign.db import Store
 from models.base import utcnow
 from models.callbacks import CallbackCodec
@@ -66,6 +76,9 @@ class Jobs:
             n = await self._review_timeouts(camp, now)
             if n:
                 queued["review_timeout"] = queued.get("review_timeout", 0) + n
+            n = await self._close_polls(camp, now)
+            if n:
+                queued["poll_close"] = queued.get("poll_close", 0) + n
         return queued
 
     async def _run_once(self, camp: Campaign, due: DueJob, local: datetime) -> int | None:
@@ -238,7 +251,9 @@ class Jobs:
     async def _job_eval_open(self, session, camp, due, day) -> int:
         """Open the quarter's evaluation: one card per rater (S7)."""
         q = evaluate.quarter_to_evaluate(camp, day)
-        return await evaluate.open_quarter(session, camp, q, codec=self.codec) if q else 0
+        if q is None:
+            return 0
+        return await evaluate.open_quarter(session, camp, q, codec=self.codec, today=day)
 
     async def _job_eval_remind(self, session, camp, due, day) -> int:
         """Remind once whoever has not answered their evaluation card."""
@@ -252,6 +267,11 @@ class Jobs:
             return 0
         # reports/ charts: pass ``chart=`` a function from the branch's results to an attachment.
         return await evaluate.close_quarter(session, camp, q, codec=self.codec, chart=None)
+
+    async def _close_polls(self, camp: Campaign, now: datetime) -> int:
+        """Close the public polls whose days are over (each once: its status says so)."""
+        async with self.store.write() as session:
+            return await polls.close_due(session, camp, now)
 
     async def _review_timeouts(self, camp: Campaign, now: datetime) -> int:
         timeout = timedelta(hours=camp.review_timeout_hours)
