@@ -8,7 +8,7 @@ from datetime import datetime
 from campaign.cards import CriterionCb, PeerCb, ReasonCb, RectCb, ReviewCb
 from campaign.db import Store
 from campaign.monthly import MONTHLY_TYPES, ProgressCb, RestCb, SummaryCb
-from handlers import evaluate, group, mine, pledge, report, review, start
+from handlers import evaluate, group, look_back, mine, pledge, report, review, start
 from handlers.callbacks import CallbackCodec
 from handlers.context import CoreConfig
 from handlers.core import Core
@@ -64,6 +64,12 @@ def build_router() -> Router:
     r.button(evaluate.EvalNoteCb, evaluate.on_note)
     r.button(evaluate.FollowCb, evaluate.on_follow)
     r.dialog(evaluate.NOTE_DIALOG, evaluate.on_note_text)
+    r.button(look_back.LookCb, look_back.on_answer)
+    r.button(look_back.LookPeerCb, look_back.on_peer)
+    r.button(look_back.LookDecideCb, look_back.on_decide)
+    r.dialog(look_back.NOTE_DIALOG, look_back.on_note)
+    r.dialog(look_back.MECHANISM_DIALOG, look_back.on_mechanism)
+    r.dialog(look_back.CAUSE_DIALOG, look_back.on_cause)
     r.poll = evaluate.on_poll
     r.contact = start.on_contact
     return r

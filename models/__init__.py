@@ -15,6 +15,7 @@ from models.evaluation import (
     Rating,
     Side,
 )
+from models.lookback import LookBack, LookBackOpinion, LookBackState, OwnerAnswer
 from models.org import Account, Category, GroupLink, Invite, Member, Org, OrgType, Role, RoleGrant
 from models.pledge import (
     OwnerKind,
@@ -50,12 +51,16 @@ __all__ = [
     "GroupLink",
     "Invite",
     "JobRun",
+    "LookBack",
+    "LookBackOpinion",
+    "LookBackState",
     "Member",
     "Org",
     "OrgReport",
     "OrgType",
     "Outbox",
     "OutboxStatus",
+    "OwnerAnswer",
     "OwnerKind",
     "Pause",
     "PauseReason",

@@ -47,7 +47,7 @@ def active_on(campaign: Campaign, day: date) -> bool:
 def due_jobs(campaign: Campaign, local: datetime) -> list[DueJob]:
     """Return the jobs due at a local time; the caller runs those not yet recorded as run."""
     day = local.date()
-    evaluation = evaluation_jobs(campaign, local)
+    evaluation = evaluation_jobs(campaign, local) + lookback_jobs(campaign, local)
     if not active_on(campaign, day) or local.hour < campaign.send_hour:
         return evaluation
     month = month_key(day)
@@ -94,3 +94,28 @@ def evaluation_jobs(campaign: Campaign, local: datetime) -> list[DueJob]:
     # A reminder caught up on the closing day would come with the close: it is not sent.
     due["eval_remind"] = due["eval_remind"] and not due["eval_close"]
     return [DueJob(job, q.key) for job, is_due in due.items() if is_due]
+
+
+#: days after the campaign's end in which look-backs still run (items due on its last day)
+LOOKBACK_GRACE_DAYS = 45
+
+
+def lookback_jobs(campaign: Campaign, local: datetime) -> list[DueJob]:
+    """Return the look-back's jobs due (回头看): daily start and decide, one poll round a week.
+
+    They run from the campaign's start until ``LOOKBACK_GRACE_DAYS`` after its end, so the
+    items due on its last day are looked back on too.
+    """
+    day = local.date()
+    if (
+        not campaign.active
+        or local.hour < campaign.send_hour
+        or day < campaign.starts_on
+        or (day - campaign.ends_on).days > LOOKBACK_GRACE_DAYS
+    ):
+        return []
+    year, week, _ = day.isocalendar()
+    return [
+        DueJob("lookback", day.isoformat()),
+        DueJob("lookback_poll", f"{year}W{week:02d}"),
+    ]

@@ -22,6 +22,7 @@ from campaign import (
     cards,
     evaluate,
     fulfil,
+    look_back,
     monthly,
     outbox,
     people,
@@ -69,6 +70,10 @@ class Jobs:
             ).all()
         for camp in campaigns:
             local = fulfil.local_now(camp, now)
+            # Polls whose days are over close first, so a close due now reads their totals.
+            n = await self._close_polls(camp, now)
+            if n:
+                queued["poll_close"] = queued.get("poll_close", 0) + n
             for due in due_jobs(camp, local):
                 n = await self._run_once(camp, due, local)
                 if n is not None:
@@ -76,9 +81,6 @@ class Jobs:
             n = await self._review_timeouts(camp, now)
             if n:
                 queued["review_timeout"] = queued.get("review_timeout", 0) + n
-            n = await self._close_polls(camp, now)
-            if n:
-                queued["poll_close"] = queued.get("poll_close", 0) + n
         return queued
 
     async def _run_once(self, camp: Campaign, due: DueJob, local: datetime) -> int | None:
@@ -267,6 +269,15 @@ class Jobs:
             return 0
         # reports/ charts: pass ``chart=`` a function from the branch's results to an attachment.
         return await evaluate.close_quarter(session, camp, q, codec=self.codec, chart=None)
+
+    async def _job_lookback(self, session, camp, due, day) -> int:
+        """Start the look-back of items due or crossed off; send the decisions now due (S8)."""
+        n = await look_back.start_due(session, camp, day, codec=self.codec)
+        return n + await look_back.decide_due(session, camp, day, codec=self.codec)
+
+    async def _job_lookback_poll(self, session, camp, due, day) -> int:
+        """Ask the public once this week per organization about the items looked back on."""
+        return await look_back.weekly_polls(session, camp, day)
 
     async def _close_polls(self, camp: Campaign, now: datetime) -> int:
         """Close the public polls whose days are over (each once: its status says so)."""

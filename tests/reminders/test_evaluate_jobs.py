@@ -14,6 +14,7 @@ from campaign import evaluate
 from campaign.access import load_actor
 from campaign.cards import CARD_TYPES
 from campaign.evaluate import EVAL_TYPES
+from campaign.look_back import LOOKBACK_TYPES
 from campaign.monthly import MONTHLY_TYPES
 from models import (
     AuditEvent,
@@ -40,7 +41,7 @@ from reminders.jobs import Jobs
 from templates import catalog
 from tests.conftest import a_campaign, bind_everyone, seed_people
 
-CODEC = CallbackCodec(b"k", [*CARD_TYPES, *MONTHLY_TYPES, *EVAL_TYPES])
+CODEC = CallbackCodec(b"k", [*CARD_TYPES, *MONTHLY_TYPES, *EVAL_TYPES, *LOOKBACK_TYPES])
 CST = ZoneInfo("Asia/Shanghai")
 E, G, F, P = Grade.EXCELLENT, Grade.GOOD, Grade.FAIR, Grade.POOR
 MEMBERS = ("member", "secretary", "peer", "m4", "m5")
