@@ -8,7 +8,17 @@ from datetime import datetime
 from campaign.cards import CriterionCb, PeerCb, ReasonCb, RectCb, ReviewCb
 from campaign.db import Store
 from campaign.monthly import MONTHLY_TYPES, ProgressCb, RestCb, SummaryCb
-from handlers import evaluate, group, look_back, mine, pledge, report, review, start
+from handlers import (
+    evaluate,
+    group,
+    look_back,
+    mine,
+    model_example,
+    pledge,
+    report,
+    review,
+    start,
+)
 from handlers.callbacks import CallbackCodec
 from handlers.context import CoreConfig
 from handlers.core import Core
@@ -70,6 +80,9 @@ def build_router() -> Router:
     r.dialog(look_back.NOTE_DIALOG, look_back.on_note)
     r.dialog(look_back.MECHANISM_DIALOG, look_back.on_mechanism)
     r.dialog(look_back.CAUSE_DIALOG, look_back.on_cause)
+    r.button(model_example.NameModelCb, model_example.on_name)
+    r.button(model_example.ModelReportCb, model_example.on_report)
+    r.dialog(model_example.DIALOG, model_example.on_input)
     r.poll = evaluate.on_poll
     r.contact = start.on_contact
     return r

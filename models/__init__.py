@@ -16,6 +16,7 @@ from models.evaluation import (
     Side,
 )
 from models.lookback import LookBack, LookBackOpinion, LookBackState, OwnerAnswer
+from models.model_example import ModelExample, ModelProgress
 from models.org import Account, Category, GroupLink, Invite, Member, Org, OrgType, Role, RoleGrant
 from models.pledge import (
     OwnerKind,
@@ -55,6 +56,8 @@ __all__ = [
     "LookBackOpinion",
     "LookBackState",
     "Member",
+    "ModelExample",
+    "ModelProgress",
     "Org",
     "OrgReport",
     "OrgType",

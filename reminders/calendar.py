@@ -47,7 +47,11 @@ def active_on(campaign: Campaign, day: date) -> bool:
 def due_jobs(campaign: Campaign, local: datetime) -> list[DueJob]:
     """Return the jobs due at a local time; the caller runs those not yet recorded as run."""
     day = local.date()
-    evaluation = evaluation_jobs(campaign, local) + lookback_jobs(campaign, local)
+    evaluation = (
+        evaluation_jobs(campaign, local)
+        + lookback_jobs(campaign, local)
+        + model_jobs(campaign, local)
+    )
     if not active_on(campaign, day) or local.hour < campaign.send_hour:
         return evaluation
     month = month_key(day)
@@ -118,4 +122,20 @@ def lookback_jobs(campaign: Campaign, local: datetime) -> list[DueJob]:
     return [
         DueJob("lookback", day.isoformat()),
         DueJob("lookback_poll", f"{year}W{week:02d}"),
+    ]
+
+
+def model_jobs(campaign: Campaign, local: datetime) -> list[DueJob]:
+    """Return the model examples' monthly jobs due: the plan's prompt and its one reminder."""
+    day = local.date()
+    if not active_on(campaign, day) or local.hour < campaign.send_hour:
+        return []
+    month = month_key(day)
+    return [
+        DueJob(job, month)
+        for job, wanted in (
+            ("model_prompt", campaign.report_day),
+            ("model_remind", campaign.reminder_day),
+        )
+        if day.day >= clamp_day(day.year, day.month, wanted)
     ]

@@ -23,6 +23,7 @@ from campaign import (
     evaluate,
     fulfil,
     look_back,
+    model_examples,
     monthly,
     outbox,
     people,
@@ -268,7 +269,20 @@ class Jobs:
         if q is None:
             return 0
         # reports/ charts: pass ``chart=`` a function from the branch's results to an attachment.
-        return await evaluate.close_quarter(session, camp, q, codec=self.codec, chart=None)
+        n = await evaluate.close_quarter(session, camp, q, codec=self.codec, chart=None)
+        return n + await model_examples.tell_candidates(session, camp, codec=self.codec)
+
+    async def _job_model_prompt(self, session, camp, due, day) -> int:
+        """Ask for the month's progress of each model example's cultivation plan (S5)."""
+        return await model_examples.prompt(
+            session, camp, due.period, codec=self.codec, kind="prompt"
+        )
+
+    async def _job_model_remind(self, session, camp, due, day) -> int:
+        """Remind once those who have not reported their plan's month."""
+        return await model_examples.prompt(
+            session, camp, due.period, codec=self.codec, kind="reminder"
+        )
 
     async def _job_lookback(self, session, camp, due, day) -> int:
         """Start the look-back of items due or crossed off; send the decisions now due (S8)."""

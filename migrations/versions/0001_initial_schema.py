@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 09:13:52.481006
+Create Date: 2026-12-03 09:21:14.927634
 """
 from alembic import op
 import sqlalchemy as sa
@@ -186,6 +186,31 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
     sa.PrimaryKeyConstraint('job', 'campaign_id', 'period')
     )
+    op.create_table('modelexample',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('owner_kind', sa.Enum('member', 'org', name='ownerkind', native_enum=False, length=8), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=True),
+    sa.Column('leader_id', sa.Integer(), nullable=False),
+    sa.Column('goal', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('measures', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('milestones', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('named_by', sa.Integer(), nullable=False),
+    sa.Column('named_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
+    sa.ForeignKeyConstraint(['leader_id'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['named_by'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('campaign_id', 'subject')
+    )
+    with op.batch_alter_table('modelexample', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_modelexample_campaign_id'), ['campaign_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_modelexample_org_id'), ['org_id'], unique=False)
+
     op.create_table('orgreport',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -340,6 +365,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('invite', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invite_member_id'), ['member_id'], unique=False)
+
+    op.create_table('modelprogress',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('model_id', sa.Integer(), nullable=False),
+    sa.Column('month', sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
+    sa.Column('status', sa.Enum('on_track', 'done', 'blocked', name='progress', native_enum=False, length=16), nullable=False),
+    sa.Column('reported_by', sa.Integer(), nullable=False),
+    sa.Column('reported_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['model_id'], ['modelexample.id'], ),
+    sa.ForeignKeyConstraint(['reported_by'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('model_id', 'month')
+    )
+    with op.batch_alter_table('modelprogress', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_modelprogress_model_id'), ['model_id'], unique=False)
 
     op.create_table('peerrequest',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -589,6 +629,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_peerrequest_member_id'))
 
     op.drop_table('peerrequest')
+    with op.batch_alter_table('modelprogress', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_modelprogress_model_id'))
+
+    op.drop_table('modelprogress')
     with op.batch_alter_table('invite', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invite_member_id'))
 
@@ -630,6 +674,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_orgreport_campaign_id'))
 
     op.drop_table('orgreport')
+    with op.batch_alter_table('modelexample', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_modelexample_org_id'))
+        batch_op.drop_index(batch_op.f('ix_modelexample_campaign_id'))
+
+    op.drop_table('modelexample')
     op.drop_table('jobrun')
     with op.batch_alter_table('grouplink', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_grouplink_org_id'))
