@@ -44,6 +44,7 @@ from models.evaluation import (
     Rating,
     Side,
     combine,
+    default_rule,
     ended_quarter,
 )
 from models.org import GroupLink, Member, Org, Role
@@ -222,7 +223,7 @@ async def open_quarter(
             org_id=pledge.org_id,
             member_id=pledge.owner_member_id,
             pledge_id=pledge.id,
-            rule=camp.grade_rule,
+            rule=camp.grade_rule or default_rule(),
         )
         session.add(ev)
         await session.flush()
@@ -562,7 +563,7 @@ async def _grade(session: AsyncSession, camp: Campaign, ev: Evaluation) -> bool:
     grades: dict[Side, list[Grade]] = defaultdict(list)
     for r in ratings:
         grades[r.side].append(r.grade)
-    rule = ev.rule or camp.grade_rule
+    rule = ev.rule or camp.grade_rule or default_rule()
     combined = combine(rule, ev.owner_kind, grades, await public_totals(session, ev))
     ev.result = combined.as_dict()
     ev.grade = combined.grade
