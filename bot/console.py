@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from sqlmodel import select
@@ -99,8 +99,10 @@ class ConsoleMessenger:
         return None
 
     async def send(self, chat_id: str, message: RenderedMessage) -> str:
-        """Print a message and its numbered buttons."""
+        """Print a message and its numbered buttons (a poll as a numbered vote)."""
         self._next_id += 1
+        if message.poll is not None:
+            message = replace(message, text=message.poll.numbered(message.text))
         self._print(chat_id, message, message_id=str(self._next_id))
         return str(self._next_id)
 

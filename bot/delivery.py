@@ -33,6 +33,32 @@ class RenderedMessage:
     keyboard_rows: tuple[tuple[str, ...], ...] = ()
     attachment: dict | None = None
     edit_message_id: str | None = None
+    poll: RenderedPoll | None = None
+
+
+@dataclass(frozen=True)
+class RenderedPoll:
+    """A native poll: the message's text is the question; options in the recipient's language.
+
+    ``stop`` closes the poll that is message ``edit_message_id``. A platform without polls
+    shows ``numbered()`` instead.
+    """
+
+    options: tuple[str, ...]
+    anonymous: bool = True
+    stop: bool = False
+
+    def numbered(self, question: str) -> str:
+        """Return the question with its options numbered, for platforms without polls."""
+        return "\n".join([question, *(f"{i}. {o}" for i, o in enumerate(self.options, 1))])
+
+
+def poll_ids(sent_message_id: str | None) -> tuple[str | None, str | None]:
+    """Split what a messenger returned for a sent poll into (message id, platform poll id)."""
+    if not sent_message_id:
+        return None, None
+    message_id, _, poll_id = sent_message_id.partition(":")
+    return message_id, poll_id or None
 
 
 @dataclass(frozen=True)
@@ -76,11 +102,14 @@ class Messenger(Protocol):
     platform: str
 
     async def send(self, chat_id: str, message: RenderedMessage) -> str | None:
-        """Send a message; return the platform's message id."""
+        """Send a message; return the platform's message id.
+
+        For a native poll, return ``<message id>:<poll id>`` (``poll_ids`` splits it).
+        """
         ...
 
     async def edit(self, chat_id: str, message: RenderedMessage) -> None:
-        """Replace the text and buttons of ``message.edit_message_id``."""
+        """Replace the text and buttons of ``message.edit_message_id`` (or stop its poll)."""
         ...
 
     async def set_commands(self, chat_id: str, menu: RenderedMenu) -> None:
@@ -108,6 +137,13 @@ def render_reply(reply: Reply, locale: str) -> RenderedMessage:
     attachment = None
     if reply.attachment is not None:
         attachment = {k: v for k, v in vars(reply.attachment).items() if v is not None}
+    poll = None
+    if reply.poll is not None:
+        poll = RenderedPoll(
+            tuple(cat.render(o, locale) for o in reply.poll.options),
+            anonymous=reply.poll.anonymous,
+            stop=reply.poll.stop,
+        )
     return RenderedMessage(
         text=text,
         buttons=buttons,
@@ -116,6 +152,7 @@ def render_reply(reply: Reply, locale: str) -> RenderedMessage:
         keyboard_rows=rows,
         attachment=attachment,
         edit_message_id=reply.edit_message_id,
+        poll=poll,
     )
 
 

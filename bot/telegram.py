@@ -56,6 +56,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     KeyboardButton,
     Message,
+    Poll,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
@@ -83,6 +84,7 @@ from handlers.events import (
     ContactShared,
     Event,
     PhotoReceived,
+    PollUpdated,
     Sender,
     TextReceived,
     Unsupported,
@@ -98,7 +100,8 @@ PLATFORM = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 TOAST_LIMIT = 200
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+POLL_QUESTION_LIMIT = 300
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "poll"]
 #: commands for people not bound yet, and for group chats (SPEC: Chat)
 UNBOUND_COMMANDS = ("start", "help", "lang")
 GROUP_COMMANDS = ("bindgroup", "unbindgroup", "help")
@@ -257,7 +260,20 @@ def update_to_event(update: Update, *, bot_username: str | None = None) -> Event
         return callback_to_event(update.callback_query, update.update_id)
     if update.edited_message is not None:
         return edited_to_event(update.edited_message, update.update_id)
+    if update.poll is not None:
+        return poll_to_event(update.poll, update.update_id)
     return None
+
+
+def poll_to_event(poll: Poll, update_id: int | None = None) -> PollUpdated:
+    """Return a poll update (totals changed, or closed) as an event; nobody sent it."""
+    return PollUpdated(
+        sender=Sender(platform=PLATFORM, user_id="poll", chat_id="poll"),
+        update_id=str(update_id) if update_id is not None else None,
+        poll_id=poll.id,
+        counts=tuple(o.voter_count for o in poll.options),
+        closed=poll.is_closed,
+    )
 
 
 # -- the Messenger port -------------------------------------------------------------------------
@@ -344,6 +360,14 @@ class TelegramMessenger:
             _raise_for(exc)
 
     async def _send(self, chat: int | str, message: RenderedMessage) -> str | None:
+        if message.poll is not None:
+            sent = await self.bot.send_poll(
+                chat,
+                question=message.text[:POLL_QUESTION_LIMIT],
+                options=list(message.poll.options),
+                is_anonymous=message.poll.anonymous,
+            )
+            return f"{sent.message_id}:{sent.poll.id}" if sent.poll else str(sent.message_id)
         inline = _inline_markup(message)
         keyboard = _keyboard_markup(message)
         attachment = message.attachment
@@ -386,6 +410,16 @@ class TelegramMessenger:
         """Replace a card's text and buttons; an unchanged card counts as edited."""
         if not message.edit_message_id:
             raise DeliveryError("edit without a message id", permanent=True)
+        if message.poll is not None and message.poll.stop:
+            try:
+                await self.bot.stop_poll(_chat(chat_id), int(message.edit_message_id))
+            except TelegramBadRequest as exc:
+                if "already closed" in exc.message.lower():
+                    return
+                raise delivery_error(exc) from exc
+            except TelegramAPIError as exc:
+                _raise_for(exc)
+            return
         text = shorten_text(message.text, TEXT_LIMIT) if message.text else "-"
         try:
             await self.bot.edit_message_text(
@@ -484,6 +518,10 @@ class UpdateHandler:
         handled = await self.core.handle(event)
         await _answer(bot, query.id, handled.toast)
         self._deliver(event.sender.chat_id, handled.outbox_ids)
+
+    async def on_poll(self, poll: Poll, event_update: Update) -> None:
+        """Handle a poll's new totals (the public's votes, read when the poll is closed)."""
+        await self._handle(poll_to_event(poll, event_update.update_id))
 
     async def _handle(self, event: Event) -> None:
         handled = await self.core.handle(event)
@@ -585,6 +623,7 @@ def build_dispatcher(handler: UpdateHandler) -> Dispatcher:
     router.message.register(handler.on_message)
     router.edited_message.register(handler.on_edited)
     router.callback_query.register(handler.on_callback)
+    router.poll.register(handler.on_poll)
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
     dispatcher.errors.register(handler.on_error)

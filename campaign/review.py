@@ -97,7 +97,29 @@ async def route(session: AsyncSession, pledge: Pledge) -> Routing:
 
 
 async def _choose_peers(session: AsyncSession, pledge: Pledge, skip: set[int]) -> list[int]:
-    """Pick two or three branch-mates, those asked least often first (fair by construction)."""
+    """Pick two or three branch-mates to give their opinion on a pledge."""
+    return await pick_branch_mates(session, pledge.org_id, str(pledge.id), skip)
+
+
+async def pick_branch_mates(
+    session: AsyncSession,
+    org_id: int,
+    seed: str,
+    skip: set[int],
+    *,
+    load: dict[int, int] | None = None,
+) -> list[int]:
+    """Pick two or three bound branch-mates, those asked least often first (fair by construction).
+
+    Args:
+        session: the caller's transaction.
+        org_id: the branch whose members are picked.
+        skip: members never picked (the pledge's owner, its drafter).
+        seed: what the choice is for; ties are broken by a hash of (seed, member), so no one
+            is always first among equals.
+        load: how often each member was asked already, when not counted by peer requests
+            (the quarterly evaluation balances the ratings it assigns in one quarter).
+    """
     bound = (
         select(Account.member_id)
         .where(Account.active == True)  # noqa: E712
@@ -116,20 +138,23 @@ async def _choose_peers(session: AsyncSession, pledge: Pledge, skip: set[int]) -
             .outerjoin(asked, asked.c.member_id == Member.id)
             .join(RoleGrant, col(RoleGrant.member_id) == Member.id)
             .where(
-                Member.org_id == pledge.org_id,
+                Member.org_id == org_id,
                 Member.active == True,  # noqa: E712
                 RoleGrant.role == Role.MEMBER,
-                RoleGrant.org_id == pledge.org_id,
+                RoleGrant.org_id == org_id,
             )
         )
     ).all()
 
     def spread(member_id: int) -> str:
-        # Ties broken by a hash of (pledge, member): no one is always first among equals.
-        return hashlib.sha256(f"{pledge.id}:{member_id}".encode()).hexdigest()
+        return hashlib.sha256(f"{seed}:{member_id}".encode()).hexdigest()
+
+    def asked_so_far(member_id: int, n: int) -> int:
+        return n if load is None else load.get(member_id, 0)
 
     candidates = sorted(
-        ((n, spread(mid), mid) for mid, n in rows if mid not in skip), key=lambda t: t[:2]
+        ((asked_so_far(mid, n), spread(mid), mid) for mid, n in rows if mid not in skip),
+        key=lambda t: t[:2],
     )
     picked = [mid for _, _, mid in candidates[:PEERS_MAX]]
     return picked if len(picked) >= PEERS_MIN else picked[:PEERS_MIN]

@@ -11,6 +11,7 @@ from campaign import audit
 from campaign.dates import check_campaign_dates
 from models.campaign import Campaign
 from models.errors import DomainError
+from models.evaluation import check_rule
 from models.org import Org
 
 
@@ -76,6 +77,13 @@ CALENDAR_FIELDS = frozenset(
         "quarter_starts",
         "review_timeout_hours",
         "rectification_notice_days",
+        "eval_day",
+        "eval_reminder_day",
+        "eval_close_day",
+        "poll_days",
+        "grade_rule",
+        "lookback_share",
+        "model_quarters",
     }
 )
 
@@ -107,6 +115,9 @@ async def change_calendar(
     check_campaign_dates(camp.year, camp.starts_on, camp.pledge_deadline, camp.ends_on)
     if not camp.report_day < camp.reminder_day <= camp.summary_day:
         raise DomainError("campaign.bad_days")
+    if not camp.eval_day < camp.eval_reminder_day < camp.eval_close_day:
+        raise DomainError("campaign.bad_days")
+    check_rule(camp.grade_rule)
     session.add(camp)
     await audit.record(
         session,

@@ -16,7 +16,18 @@ from campaign.cards import (
 )
 from campaign.db import Store
 from campaign.monthly import MONTHLY_TYPES, ProgressCb, RestCb, SummaryCb
-from handlers import group, mine, oversee, pledge, report, review, start
+from handlers import (
+    evaluate,
+    group,
+    look_back,
+    mine,
+    model_example,
+    oversee,
+    pledge,
+    report,
+    review,
+    start,
+)
 from handlers.callbacks import CallbackCodec
 from handlers.context import CoreConfig
 from handlers.core import Core
@@ -73,6 +84,22 @@ def build_router() -> Router:
     r.dialog(report.SUMMARY_DIALOG, oversee.on_summary_remarks)
     r.dialog(report.RECT_OPEN_DIALOG, report.on_rect_input)
     r.dialog(report.RECT_CLAIM_DIALOG, report.on_rect_claim_note)
+    r.command("evaluate", evaluate.on_evaluate)
+    r.button(evaluate.GradeCb, evaluate.on_grade)
+    r.button(evaluate.EvalPageCb, evaluate.on_page)
+    r.button(evaluate.EvalNoteCb, evaluate.on_note)
+    r.button(evaluate.FollowCb, evaluate.on_follow)
+    r.dialog(evaluate.NOTE_DIALOG, evaluate.on_note_text)
+    r.button(look_back.LookCb, look_back.on_answer)
+    r.button(look_back.LookPeerCb, look_back.on_peer)
+    r.button(look_back.LookDecideCb, look_back.on_decide)
+    r.dialog(look_back.NOTE_DIALOG, look_back.on_note)
+    r.dialog(look_back.MECHANISM_DIALOG, look_back.on_mechanism)
+    r.dialog(look_back.CAUSE_DIALOG, look_back.on_cause)
+    r.button(model_example.NameModelCb, model_example.on_name)
+    r.button(model_example.ModelReportCb, model_example.on_report)
+    r.dialog(model_example.DIALOG, model_example.on_input)
+    r.poll = evaluate.on_poll
     r.contact = start.on_contact
     return r
 

@@ -102,3 +102,17 @@ class UnsupportedReceived(Event):
     """A sticker, voice note, video, file, location, poll or an edited message."""
 
     kind: Unsupported
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollUpdated(Event):
+    """A native poll's totals changed or it was closed (anonymous: no voter is known).
+
+    Attributes:
+        poll_id: the platform's id of the poll.
+        counts: votes per option, in the order the options were sent.
+    """
+
+    poll_id: str
+    counts: tuple[int, ...]
+    closed: bool = False

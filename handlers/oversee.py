@@ -89,7 +89,7 @@ class RemindCb(CallbackData):
 class PhotosCb(CallbackData):
     """Show the evidence photos of one ledger item this month."""
 
-    prefix = "lp"
+    prefix = "lph"
     item_id: int
 
 

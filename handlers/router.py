@@ -13,6 +13,7 @@ from handlers.events import (
     CommandReceived,
     ContactShared,
     PhotoReceived,
+    PollUpdated,
     TextReceived,
     UnsupportedReceived,
 )
@@ -44,6 +45,7 @@ class Router:
         self.idle_steps: set[tuple[str, str]] = set()
         self.takes: dict[str, Takes] = {}
         self.contact: Handler | None = None
+        self.poll: Handler | None = None
 
     def command(
         self, name: str, handler: Handler, *, public: bool = False, group: bool = False
@@ -93,6 +95,8 @@ class Router:
         """Run the handler for ``ctx.event`` and return its replies."""
         event = ctx.event
         bound = ctx.actor is not None
+        if isinstance(event, PollUpdated):
+            return await self.poll(ctx) if self.poll is not None else []
         if isinstance(event, CommandReceived):
             name = event.command.lower()
             handler = self.commands.get(name)

@@ -4,6 +4,19 @@ from models.audit import AuditEvent
 from models.campaign import Campaign, JobRun
 from models.dialog import DialogState, Outbox, OutboxStatus, Priority, ProcessedUpdate
 from models.errors import DomainError
+from models.evaluation import (
+    EvalStatus,
+    Evaluation,
+    FollowUp,
+    Grade,
+    Poll,
+    PollStatus,
+    PublicVote,
+    Rating,
+    Side,
+)
+from models.lookback import LookBack, LookBackOpinion, LookBackState, OwnerAnswer
+from models.model_example import ModelExample, ModelProgress
 from models.org import Account, Category, GroupLink, Invite, Member, Org, OrgType, Role, RoleGrant
 from models.pledge import (
     OwnerKind,
@@ -33,15 +46,25 @@ __all__ = [
     "Category",
     "DialogState",
     "DomainError",
+    "EvalStatus",
+    "Evaluation",
+    "FollowUp",
+    "Grade",
     "GroupLink",
     "Invite",
     "JobRun",
+    "LookBack",
+    "LookBackOpinion",
+    "LookBackState",
     "Member",
+    "ModelExample",
+    "ModelProgress",
     "Org",
     "OrgReport",
     "OrgType",
     "Outbox",
     "OutboxStatus",
+    "OwnerAnswer",
     "OwnerKind",
     "Pause",
     "PauseReason",
@@ -50,15 +73,20 @@ __all__ = [
     "PledgeItem",
     "PledgeSnapshot",
     "PledgeStatus",
+    "Poll",
+    "PollStatus",
     "Priority",
     "ProcessedUpdate",
     "Progress",
     "ProgressReport",
+    "PublicVote",
+    "Rating",
     "Rectification",
     "RectificationStatus",
     "Review",
     "ReviewChecklist",
     "Role",
     "RoleGrant",
+    "Side",
     "StoreValue",
 ]

@@ -8,6 +8,7 @@ from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
 from models.base import JsonColumn
+from models.evaluation import default_rule
 
 DEFAULT_QUARTER_STARTS = [1, 4, 7, 10]
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -32,6 +33,15 @@ class Campaign(SQLModel, table=True):
             long again escalates to the next level; it never approves by itself.
         rectification_notice_days: the owner of a rectification is reminded this many days
             before its deadline.
+        eval_day, eval_reminder_day, eval_close_day: in each quarter-start month, the
+            evaluation of the quarter just ended opens (one card per rater), reminds those who
+            have not answered (once) and closes with the results.
+        poll_days: a public poll in a linked group is closed after this many days.
+        grade_rule: weights per side, points per grade, thresholds per grade, as data
+            (``models.evaluation.DEFAULT_GRADE_RULE``), printed with every result.
+        lookback_share: the share of 满意+基本满意 a look-back needs to be satisfied.
+        model_quarters: quarters graded 优秀 that make a member or organization a candidate
+            model example (先进典型).
     """
 
     id: int | None = Field(default=None, primary_key=True)
@@ -52,6 +62,13 @@ class Campaign(SQLModel, table=True):
     )
     review_timeout_hours: int = 72
     rectification_notice_days: int = 3
+    eval_day: int = 1
+    eval_reminder_day: int = 8
+    eval_close_day: int = 15
+    poll_days: int = 7
+    grade_rule: dict = Field(default_factory=default_rule, sa_column=Column(JsonColumn))
+    lookback_share: str = Field(default="2/3", max_length=8)
+    model_quarters: int = 2
 
 
 class JobRun(SQLModel, table=True):

@@ -70,6 +70,42 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class PollSpec:
+    """A native poll: the reply's text is its question, ``options`` are label keys.
+
+    Platforms without native polls show the question with numbered options. ``stop`` closes
+    the poll sent as message ``edit_message_id`` instead of sending one.
+
+    Attributes:
+        ref: our ``Poll`` row, to match the platform's poll updates.
+    """
+
+    options: tuple[str, ...] = ()
+    anonymous: bool = True
+    ref: int | None = None
+    stop: bool = False
+
+    def to_payload(self) -> dict[str, Any]:
+        """Return the poll as JSON-friendly data."""
+        return {
+            "options": list(self.options),
+            "anonymous": self.anonymous,
+            "ref": self.ref,
+            "stop": self.stop,
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> PollSpec:
+        """Rebuild a poll from ``to_payload`` output."""
+        return cls(
+            options=tuple(data.get("options", ())),
+            anonymous=bool(data.get("anonymous", True)),
+            ref=data.get("ref"),
+            stop=bool(data.get("stop", False)),
+        )
+
+
+@dataclass(frozen=True)
 class Reply:
     """What the bot says: a message key with its context, buttons and options.
 
@@ -82,6 +118,7 @@ class Reply:
         toast: answer the pressed button with this text instead of a message.
         attachment: a document or photo to send with the text as caption.
         menu: the commands of a ``Keyboard.MENU`` keyboard, in order.
+        poll: send the text as a native poll's question (or close one: ``poll.stop``).
     """
 
     template: str
@@ -92,6 +129,7 @@ class Reply:
     toast: bool = False
     attachment: Attachment | None = None
     menu: tuple[str, ...] = ()
+    poll: PollSpec | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """Return the reply as JSON-friendly data for the outbox."""
@@ -106,6 +144,8 @@ class Reply:
             out["attachment"] = {k: v for k, v in vars(self.attachment).items() if v is not None}
         if self.menu:
             out["menu"] = list(self.menu)
+        if self.poll:
+            out["poll"] = self.poll.to_payload()
         return out
 
     @classmethod
@@ -122,6 +162,7 @@ class Reply:
             edit_message_id=data.get("edit_message_id"),
             attachment=Attachment(**att) if att else None,
             menu=tuple(data.get("menu", ())),
+            poll=PollSpec.from_payload(data["poll"]) if data.get("poll") else None,
         )
 
 

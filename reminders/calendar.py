@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from models.campaign import Campaign
+from models.evaluation import ended_quarter
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,13 @@ def active_on(campaign: Campaign, day: date) -> bool:
 def due_jobs(campaign: Campaign, local: datetime) -> list[DueJob]:
     """Return the jobs due at a local time; the caller runs those not yet recorded as run."""
     day = local.date()
+    evaluation = (
+        evaluation_jobs(campaign, local)
+        + lookback_jobs(campaign, local)
+        + model_jobs(campaign, local)
+    )
     if not active_on(campaign, day) or local.hour < campaign.send_hour:
-        return []
+        return evaluation
     month = month_key(day)
     out = [DueJob("sweep", day.isoformat())]
     monthly = (
@@ -60,4 +66,76 @@ def due_jobs(campaign: Campaign, local: datetime) -> list[DueJob]:
             out.append(DueJob(job, month))
     if day.month in campaign.quarter_starts:
         out.append(DueJob("quarter", quarter_key(day)))
-    return out
+    return out + evaluation
+
+
+def evaluation_jobs(campaign: Campaign, local: datetime) -> list[DueJob]:
+    """Return the quarterly evaluation's jobs due: open, remind once, close (每季一评).
+
+    In a quarter-start month, for the quarter just ended (its key is the period): the
+    evaluation opens on ``eval_day``, reminds on ``eval_reminder_day`` (not when only caught up
+    on the closing day) and closes on ``eval_close_day``. The last quarter ends with the
+    campaign, so its evaluation runs in the month after the campaign's end.
+    """
+    day = local.date()
+    q = ended_quarter(campaign.quarter_starts, day)
+    if (
+        q is None
+        or not campaign.active
+        or local.hour < campaign.send_hour
+        or q.last < campaign.starts_on
+        or q.first > campaign.ends_on
+    ):
+        return []
+    due = {
+        job: day.day >= clamp_day(day.year, day.month, wanted)
+        for job, wanted in (
+            ("eval_open", campaign.eval_day),
+            ("eval_remind", campaign.eval_reminder_day),
+            ("eval_close", campaign.eval_close_day),
+        )
+    }
+    # A reminder caught up on the closing day would come with the close: it is not sent.
+    due["eval_remind"] = due["eval_remind"] and not due["eval_close"]
+    return [DueJob(job, q.key) for job, is_due in due.items() if is_due]
+
+
+#: days after the campaign's end in which look-backs still run (items due on its last day)
+LOOKBACK_GRACE_DAYS = 45
+
+
+def lookback_jobs(campaign: Campaign, local: datetime) -> list[DueJob]:
+    """Return the look-back's jobs due (回头看): daily start and decide, one poll round a week.
+
+    They run from the campaign's start until ``LOOKBACK_GRACE_DAYS`` after its end, so the
+    items due on its last day are looked back on too.
+    """
+    day = local.date()
+    if (
+        not campaign.active
+        or local.hour < campaign.send_hour
+        or day < campaign.starts_on
+        or (day - campaign.ends_on).days > LOOKBACK_GRACE_DAYS
+    ):
+        return []
+    year, week, _ = day.isocalendar()
+    return [
+        DueJob("lookback", day.isoformat()),
+        DueJob("lookback_poll", f"{year}W{week:02d}"),
+    ]
+
+
+def model_jobs(campaign: Campaign, local: datetime) -> list[DueJob]:
+    """Return the model examples' monthly jobs due: the plan's prompt and its one reminder."""
+    day = local.date()
+    if not active_on(campaign, day) or local.hour < campaign.send_hour:
+        return []
+    month = month_key(day)
+    return [
+        DueJob(job, month)
+        for job, wanted in (
+            ("model_prompt", campaign.report_day),
+            ("model_remind", campaign.reminder_day),
+        )
+        if day.day >= clamp_day(day.year, day.month, wanted)
+    ]

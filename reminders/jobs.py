@@ -18,7 +18,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import cards, fulfil, monthly, outbox, people, review, rollup, supervise
+from campaign import (
+    cards,
+    evaluate,
+    fulfil,
+    look_back,
+    model_examples,
+    monthly,
+    outbox,
+    people,
+    polls,
+    review,
+    rollup,
+    supervise,
+)
 from campaign.db import Store
 from models.base import utcnow
 from models.callbacks import CallbackCodec
@@ -59,6 +72,10 @@ class Jobs:
             ).all()
         for camp in campaigns:
             local = fulfil.local_now(camp, now)
+            # Polls whose days are over close first, so a close due now reads their totals.
+            n = await self._close_polls(camp, now)
+            if n:
+                queued["poll_close"] = queued.get("poll_close", 0) + n
             for due in due_jobs(camp, local):
                 n = await self._run_once(camp, due, local)
                 if n is not None:
@@ -234,6 +251,53 @@ class Jobs:
                 )
             )
         return count
+
+    async def _job_eval_open(self, session, camp, due, day) -> int:
+        """Open the quarter's evaluation: one card per rater (S7)."""
+        q = evaluate.quarter_to_evaluate(camp, day)
+        if q is None:
+            return 0
+        return await evaluate.open_quarter(session, camp, q, codec=self.codec, today=day)
+
+    async def _job_eval_remind(self, session, camp, due, day) -> int:
+        """Remind once whoever has not answered their evaluation card."""
+        q = evaluate.quarter_to_evaluate(camp, day)
+        return await evaluate.remind(session, camp, q, codec=self.codec, today=day) if q else 0
+
+    async def _job_eval_close(self, session, camp, due, day) -> int:
+        """Grade the quarter and send the results (as text: no chart hook is wired yet)."""
+        q = evaluate.quarter_to_evaluate(camp, day)
+        if q is None:
+            return 0
+        # reports/ charts: pass ``chart=`` a function from the branch's results to an attachment.
+        n = await evaluate.close_quarter(session, camp, q, codec=self.codec, chart=None)
+        return n + await model_examples.tell_candidates(session, camp, codec=self.codec)
+
+    async def _job_model_prompt(self, session, camp, due, day) -> int:
+        """Ask for the month's progress of each model example's cultivation plan (S5)."""
+        return await model_examples.prompt(
+            session, camp, due.period, codec=self.codec, kind="prompt"
+        )
+
+    async def _job_model_remind(self, session, camp, due, day) -> int:
+        """Remind once those who have not reported their plan's month."""
+        return await model_examples.prompt(
+            session, camp, due.period, codec=self.codec, kind="reminder"
+        )
+
+    async def _job_lookback(self, session, camp, due, day) -> int:
+        """Start the look-back of items due or crossed off; send the decisions now due (S8)."""
+        n = await look_back.start_due(session, camp, day, codec=self.codec)
+        return n + await look_back.decide_due(session, camp, day, codec=self.codec)
+
+    async def _job_lookback_poll(self, session, camp, due, day) -> int:
+        """Ask the public once this week per organization about the items looked back on."""
+        return await look_back.weekly_polls(session, camp, day)
+
+    async def _close_polls(self, camp: Campaign, now: datetime) -> int:
+        """Close the public polls whose days are over (each once: its status says so)."""
+        async with self.store.write() as session:
+            return await polls.close_due(session, camp, now)
 
     async def _review_timeouts(self, camp: Campaign, now: datetime) -> int:
         timeout = timedelta(hours=camp.review_timeout_hours)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 10:17:09.644523
+Create Date: 2026-12-03 10:26:25.328841
 """
 from alembic import op
 import sqlalchemy as sa
@@ -103,6 +103,13 @@ def upgrade() -> None:
     sa.Column('quarter_starts', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.Column('review_timeout_hours', sa.Integer(), nullable=False),
     sa.Column('rectification_notice_days', sa.Integer(), nullable=False),
+    sa.Column('eval_day', sa.Integer(), nullable=False),
+    sa.Column('eval_reminder_day', sa.Integer(), nullable=False),
+    sa.Column('eval_close_day', sa.Integer(), nullable=False),
+    sa.Column('poll_days', sa.Integer(), nullable=False),
+    sa.Column('grade_rule', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('lookback_share', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('model_quarters', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['root_org_id'], ['org.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -188,6 +195,31 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
     sa.PrimaryKeyConstraint('job', 'campaign_id', 'period')
     )
+    op.create_table('modelexample',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('owner_kind', sa.Enum('member', 'org', name='ownerkind', native_enum=False, length=8), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=True),
+    sa.Column('leader_id', sa.Integer(), nullable=False),
+    sa.Column('goal', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('measures', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('milestones', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('named_by', sa.Integer(), nullable=False),
+    sa.Column('named_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
+    sa.ForeignKeyConstraint(['leader_id'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['named_by'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('campaign_id', 'subject')
+    )
+    with op.batch_alter_table('modelexample', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_modelexample_campaign_id'), ['campaign_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_modelexample_org_id'), ['org_id'], unique=False)
+
     op.create_table('orgreport',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -257,6 +289,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_pledge_review_org_id'), ['review_org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_pledge_status'), ['status'], unique=False)
 
+    op.create_table('poll',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('chat_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('platform_poll_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+    sa.Column('totals', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('item_ids', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('status', sa.Enum('open', 'closed', name='pollstatus', native_enum=False, length=8), nullable=False),
+    sa.Column('opened_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('closes_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('campaign_id', 'purpose', 'org_id', 'period', 'platform', 'chat_id')
+    )
+    with op.batch_alter_table('poll', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_poll_campaign_id'), ['campaign_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_poll_org_id'), ['org_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_poll_platform_poll_id'), ['platform_poll_id'], unique=False)
+
     op.create_table('rolegrant',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
@@ -271,6 +329,38 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_rolegrant_member_id'), ['member_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_rolegrant_org_id'), ['org_id'], unique=False)
         batch_op.create_index('ix_rolegrant_role_org', ['role', 'org_id'], unique=False)
+
+    op.create_table('evaluation',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('quarter', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('owner_kind', sa.Enum('member', 'org', name='ownerkind', native_enum=False, length=8), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=True),
+    sa.Column('pledge_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.Enum('open', 'pending', 'graded', name='evalstatus', native_enum=False, length=8), nullable=False),
+    sa.Column('grade', sa.Enum('excellent', 'good', 'fair', 'poor', name='grade', native_enum=False, length=12), nullable=True),
+    sa.Column('result', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('rule', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('opened_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('graded_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('follow_up', sa.Enum('talk', 'criticism', 'rectify', name='followup', native_enum=False, length=12), nullable=True),
+    sa.Column('follow_up_by', sa.Integer(), nullable=True),
+    sa.Column('follow_up_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
+    sa.ForeignKeyConstraint(['follow_up_by'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
+    sa.ForeignKeyConstraint(['pledge_id'], ['pledge.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('campaign_id', 'quarter', 'subject')
+    )
+    with op.batch_alter_table('evaluation', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_evaluation_campaign_id'), ['campaign_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evaluation_member_id'), ['member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evaluation_org_id'), ['org_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evaluation_quarter'), ['quarter'], unique=False)
 
     op.create_table('invite',
     sa.Column('token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -287,6 +377,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('invite', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invite_member_id'), ['member_id'], unique=False)
+
+    op.create_table('modelprogress',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('model_id', sa.Integer(), nullable=False),
+    sa.Column('month', sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
+    sa.Column('status', sa.Enum('on_track', 'done', 'blocked', name='progress', native_enum=False, length=16), nullable=False),
+    sa.Column('reported_by', sa.Integer(), nullable=False),
+    sa.Column('reported_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['model_id'], ['modelexample.id'], ),
+    sa.ForeignKeyConstraint(['reported_by'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('model_id', 'month')
+    )
+    with op.batch_alter_table('modelprogress', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_modelprogress_model_id'), ['model_id'], unique=False)
 
     op.create_table('peerrequest',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -373,6 +478,39 @@ def upgrade() -> None:
     with op.batch_alter_table('reviewchecklist', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_reviewchecklist_pledge_id'), ['pledge_id'], unique=False)
 
+    op.create_table('lookback',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('pledge_id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('started_on', sa.Date(), nullable=False),
+    sa.Column('owner_answer', sa.Enum('yes', 'partly', 'no', name='owneranswer', native_enum=False, length=8), nullable=True),
+    sa.Column('owner_note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('owner_photo', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=True),
+    sa.Column('answered_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('poll_id', sa.Integer(), nullable=True),
+    sa.Column('state', sa.Enum('open', 'consolidated', 'rectify', name='lookbackstate', native_enum=False, length=16), nullable=False),
+    sa.Column('mechanism', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('cause', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('decided_by', sa.Integer(), nullable=True),
+    sa.Column('decided_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
+    sa.ForeignKeyConstraint(['decided_by'], ['member.id'], ),
+    sa.ForeignKeyConstraint(['item_id'], ['pledgeitem.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
+    sa.ForeignKeyConstraint(['pledge_id'], ['pledge.id'], ),
+    sa.ForeignKeyConstraint(['poll_id'], ['poll.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('item_id')
+    )
+    with op.batch_alter_table('lookback', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lookback_campaign_id'), ['campaign_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_lookback_org_id'), ['org_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_lookback_pledge_id'), ['pledge_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_lookback_state'), ['state'], unique=False)
+
     op.create_table('progressreport',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('item_id', sa.Integer(), nullable=False),
@@ -393,6 +531,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_progressreport_item_id'), ['item_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_progressreport_month'), ['month'], unique=False)
         batch_op.create_index(batch_op.f('ix_progressreport_pledge_id'), ['pledge_id'], unique=False)
+
+    op.create_table('rating',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('evaluation_id', sa.Integer(), nullable=False),
+    sa.Column('rater_id', sa.Integer(), nullable=False),
+    sa.Column('side', sa.Enum('self', 'peer', 'org', 'evaluator', 'upper', 'public', name='side', native_enum=False, length=12), nullable=False),
+    sa.Column('grade', sa.Enum('excellent', 'good', 'fair', 'poor', name='grade', native_enum=False, length=12), nullable=True),
+    sa.Column('comment', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('asked_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('rated_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['evaluation_id'], ['evaluation.id'], ),
+    sa.ForeignKeyConstraint(['rater_id'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('evaluation_id', 'rater_id', 'side')
+    )
+    with op.batch_alter_table('rating', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rating_evaluation_id'), ['evaluation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_rating_rater_id'), ['rater_id'], unique=False)
 
     op.create_table('rectification',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -415,22 +571,55 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_rectification_opened_by'), ['opened_by'], unique=False)
         batch_op.create_index(batch_op.f('ix_rectification_pledge_id'), ['pledge_id'], unique=False)
 
+    op.create_table('lookbackopinion',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('lookback_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('vote', sa.Enum('satisfied', 'basic', 'dissatisfied', name='publicvote', native_enum=False, length=16), nullable=True),
+    sa.Column('asked_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('answered_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['lookback_id'], ['lookback.id'], ),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('lookback_id', 'member_id')
+    )
+    with op.batch_alter_table('lookbackopinion', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lookbackopinion_lookback_id'), ['lookback_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_lookbackopinion_member_id'), ['member_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('lookbackopinion', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lookbackopinion_member_id'))
+        batch_op.drop_index(batch_op.f('ix_lookbackopinion_lookback_id'))
+
+    op.drop_table('lookbackopinion')
     with op.batch_alter_table('rectification', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rectification_pledge_id'))
         batch_op.drop_index(batch_op.f('ix_rectification_opened_by'))
 
     op.drop_table('rectification')
+    with op.batch_alter_table('rating', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rating_rater_id'))
+        batch_op.drop_index(batch_op.f('ix_rating_evaluation_id'))
+
+    op.drop_table('rating')
     with op.batch_alter_table('progressreport', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_progressreport_pledge_id'))
         batch_op.drop_index(batch_op.f('ix_progressreport_month'))
         batch_op.drop_index(batch_op.f('ix_progressreport_item_id'))
 
     op.drop_table('progressreport')
+    with op.batch_alter_table('lookback', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lookback_state'))
+        batch_op.drop_index(batch_op.f('ix_lookback_pledge_id'))
+        batch_op.drop_index(batch_op.f('ix_lookback_org_id'))
+        batch_op.drop_index(batch_op.f('ix_lookback_campaign_id'))
+
+    op.drop_table('lookback')
     with op.batch_alter_table('reviewchecklist', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reviewchecklist_pledge_id'))
 
@@ -453,16 +642,33 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_peerrequest_member_id'))
 
     op.drop_table('peerrequest')
+    with op.batch_alter_table('modelprogress', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_modelprogress_model_id'))
+
+    op.drop_table('modelprogress')
     with op.batch_alter_table('invite', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invite_member_id'))
 
     op.drop_table('invite')
+    with op.batch_alter_table('evaluation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_evaluation_quarter'))
+        batch_op.drop_index(batch_op.f('ix_evaluation_org_id'))
+        batch_op.drop_index(batch_op.f('ix_evaluation_member_id'))
+        batch_op.drop_index(batch_op.f('ix_evaluation_campaign_id'))
+
+    op.drop_table('evaluation')
     with op.batch_alter_table('rolegrant', schema=None) as batch_op:
         batch_op.drop_index('ix_rolegrant_role_org')
         batch_op.drop_index(batch_op.f('ix_rolegrant_org_id'))
         batch_op.drop_index(batch_op.f('ix_rolegrant_member_id'))
 
     op.drop_table('rolegrant')
+    with op.batch_alter_table('poll', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_poll_platform_poll_id'))
+        batch_op.drop_index(batch_op.f('ix_poll_org_id'))
+        batch_op.drop_index(batch_op.f('ix_poll_campaign_id'))
+
+    op.drop_table('poll')
     with op.batch_alter_table('pledge', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_pledge_status'))
         batch_op.drop_index(batch_op.f('ix_pledge_review_org_id'))
@@ -481,6 +687,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_orgreport_campaign_id'))
 
     op.drop_table('orgreport')
+    with op.batch_alter_table('modelexample', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_modelexample_org_id'))
+        batch_op.drop_index(batch_op.f('ix_modelexample_campaign_id'))
+
+    op.drop_table('modelexample')
     op.drop_table('jobrun')
     with op.batch_alter_table('grouplink', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_grouplink_org_id'))

@@ -20,6 +20,9 @@ The emulator is good enough to hold chats but answers in shapes a real Bot API n
   emulator answers its client before the webhook post returns and numbers updates only after,
   so updates sent while the bot is slow share one ``update_id``: the relay renumbers them so
   that ids keep increasing, as Telegram's do.
+* the emulator has no polls: ``sendPoll`` shows the poll in the chat as a numbered vote and
+  answers a proper Message with its Poll; tests vote with ``vote()`` and the bot gets ``poll``
+  updates (anonymous totals, in polling mode) as from Telegram; ``stopPoll`` closes it.
 
 Every call the bot makes is recorded (token, method, parameters) for tests to assert on.
 """
@@ -56,6 +59,7 @@ JSON_PARAMS = {
     "link_preview_options",
     "reply_parameters",
     "media",
+    "options",
 }
 INT_PARAMS = {"chat_id", "message_id", "user_id", "offset", "limit", "timeout", "cache_time"}
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -121,6 +125,10 @@ class BotApiProxy:
         #: group chat id -> its administrators' user ids (set by tests); a chat not set here
         #: is one where every member administers the group
         self._admins: dict[int, list[int]] = {}
+        self._polls: dict[str, dict[str, Any]] = {}
+        self._injected: dict[str, list[dict[str, Any]]] = {}
+        self._update_ids: dict[str, int] = {}
+        self._seen_updates: dict[str, set] = {}
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -220,6 +228,44 @@ class BotApiProxy:
         )
         return {"status": "administrator", "user": user, **dict.fromkeys(rights.split(), False)}
 
+    def polls(self, token: str) -> list[dict[str, Any]]:
+        """Return the polls a bot sent: id, chat_id, message_id, question, options, counts."""
+        with self._lock:
+            return [dict(p) for p in self._polls.values() if p["token"] == token]
+
+    def vote(self, token: str, poll_id: str, option: int, times: int = 1) -> None:
+        """Cast anonymous votes for one option; the bot gets a ``poll`` update as from Telegram."""
+        with self._lock:
+            poll = self._polls[poll_id]
+            assert poll["token"] == token and not poll["closed"], "no open poll of that bot"
+            poll["counts"][option] += times
+            self._inject(token, {"poll": self._poll_object(poll)})
+
+    def _inject(self, token: str, update: dict[str, Any]) -> None:
+        self._injected.setdefault(token, []).append(dict(update))
+
+    def _next_update_id(self, token: str) -> int:
+        self._update_ids[token] = self._update_ids.get(token, 0) + 1
+        return self._update_ids[token]
+
+    @staticmethod
+    def _poll_object(poll: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": poll["id"],
+            "question": poll["question"],
+            "options": [
+                {"persistent_id": str(i), "text": text, "voter_count": n}
+                for i, (text, n) in enumerate(zip(poll["options"], poll["counts"], strict=True))
+            ],
+            "total_voter_count": sum(poll["counts"]),
+            "is_closed": poll["closed"],
+            "is_anonymous": poll["anonymous"],
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": True,
+            "members_only": False,
+        }
+
     def _record(self, token: str, method: str, params: dict[str, Any]) -> None:
         with self._lock:
             self._seq += 1
@@ -317,10 +363,18 @@ class BotApiProxy:
             if transport is None or transport.is_closing():
                 return _ok([])
             data = await self._emulator(token, "getUpdates", {})
-            known = {u.get("update_id") for u in kept}
+            with self._lock:
+                injected = self._injected.pop(token, [])
+            seen = self._seen_updates.setdefault(token, set())
+            fresh = []
             for update in data.get("result") or []:
-                if update.get("update_id") not in known:
-                    kept.append(self._fix_update(update))
+                if update.get("update_id") not in seen:
+                    seen.add(update.get("update_id"))
+                    fresh.append(self._fix_update(update))
+            # one numbering for the emulator's updates and the injected ones (poll updates), so
+            # ids keep increasing and a confirmed offset never hides a later update
+            for update in [*fresh, *injected]:
+                kept.append({**update, "update_id": self._next_update_id(token)})
             if kept or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(EMULATOR_POLL)
@@ -451,6 +505,52 @@ class BotApiProxy:
         else:
             fields["document"] = {**file, "file_name": "document"}
         return _ok(self._message(token, params.get("chat_id"), message_id, **fields))
+
+    async def _m_sendPoll(self, request, token, params) -> web.Response:
+        options = [o["text"] if isinstance(o, dict) else str(o) for o in params.get("options", [])]
+        question = str(params.get("question", ""))
+        shown = "\n".join([question, *(f"{i}. {o}" for i, o in enumerate(options, 1))])
+        data = await self._emulator(
+            token, "sendMessage", {"chat_id": params.get("chat_id"), "text": shown}
+        )
+        if not data.get("ok"):
+            return _error(int(data.get("error_code") or 500), str(data.get("description")))
+        message_id = int(data["result"]["message_id"])
+        with self._lock:
+            self._fake_ids += 1
+            poll = {
+                "id": f"poll{self._fake_ids}",
+                "token": token,
+                "chat_id": int(params["chat_id"]),
+                "message_id": message_id,
+                "question": question,
+                "options": options,
+                "counts": [0] * len(options),
+                "closed": False,
+                "anonymous": params.get("is_anonymous", True) is not False,
+            }
+            self._polls[poll["id"]] = poll
+            shape = self._poll_object(poll)
+        return _ok(self._message(token, params.get("chat_id"), message_id, poll=shape))
+
+    async def _m_stopPoll(self, request, token, params) -> web.Response:
+        with self._lock:
+            found = [
+                p
+                for p in self._polls.values()
+                if p["token"] == token
+                and p["chat_id"] == int(params.get("chat_id") or 0)
+                and p["message_id"] == int(params.get("message_id") or 0)
+            ]
+            if not found:
+                return _error(400, "Bad Request: message with poll to stop not found")
+            poll = found[0]
+            if poll["closed"]:
+                return _error(400, "Bad Request: poll has already been closed")
+            poll["closed"] = True
+            shape = self._poll_object(poll)
+            self._inject(token, {"poll": shape})
+        return _ok(shape)
 
     async def _m_sendPhoto(self, request, token, params) -> web.Response:
         return await self._send_file(token, params, "photo")

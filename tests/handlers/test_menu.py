@@ -115,7 +115,11 @@ async def test_the_evaluator_gets_their_own_help_and_no_pledge_form(bot):
         ContactShared(sender=sender(EVALUATOR), phone=EVALUATOR_PHONE, contact_user_id=EVALUATOR)
     )
     assert msg("menu.help_evaluator") in bot.messenger.texts(EVALUATOR)
-    assert keyboard(bot, EVALUATOR) == [msg("menu.btn.public"), msg("menu.btn.help")]
+    assert keyboard(bot, EVALUATOR) == [
+        msg("menu.btn.public"),
+        msg("menu.btn.evaluate"),
+        msg("menu.btn.help"),
+    ]
     await bot.cmd(EVALUATOR, "pledge")
     assert bot.last(EVALUATOR) == msg("menu.not_yours")
     await bot.say(EVALUATOR, "我要写承诺")

@@ -13,6 +13,8 @@ from bot.outbox import OutboxWorker
 from campaign import fulfil, propose, review, rollup, supervise
 from campaign.access import load_actor
 from campaign.cards import CARD_TYPES
+from campaign.evaluate import EVAL_TYPES
+from campaign.look_back import LOOKBACK_TYPES
 from campaign.monthly import MONTHLY_TYPES
 from models import Campaign, JobRun, Outbox, Pledge, PledgeItem, PledgeStatus
 from models.callbacks import CallbackCodec
@@ -23,7 +25,7 @@ from reminders.jobs import Jobs
 from templates import catalog
 from tests.conftest import RecordingMessenger, a_campaign, bind_everyone, seed_people
 
-CODEC = CallbackCodec(b"k", [*CARD_TYPES, *MONTHLY_TYPES])
+CODEC = CallbackCodec(b"k", [*CARD_TYPES, *MONTHLY_TYPES, *EVAL_TYPES, *LOOKBACK_TYPES])
 CST = ZoneInfo("Asia/Shanghai")
 
 
