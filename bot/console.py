@@ -14,6 +14,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 from sqlmodel import select
@@ -50,6 +51,8 @@ class ConsoleMessenger:
     _fresh: set[str] = field(default_factory=set)
     transcript: list[tuple[str, str]] = field(default_factory=list)
     platform: str = PLATFORM
+    #: where files the bot sends are written, so the person can open them
+    files_dir: Path = field(default_factory=lambda: Path("pledgebot-files"))
     _next_id: int = 0
 
     def _head(self, chat_id: str) -> str:
@@ -115,7 +118,21 @@ class ConsoleMessenger:
             print("   " + labels, file=self.out)
         if message.keyboard == "request_contact":
             print(f"   [{message.keyboard_label}] → /contact PHONE", file=self.out)
+        if message.attachment:
+            print(f"   📎 {self._save(message.attachment)}", file=self.out)
         self.out.flush()
+
+    def _save(self, attachment: dict) -> str:
+        """Write a sent file to the files directory; return its path (a terminal shows no file)."""
+        data = attachment.get("data")
+        if data is None:
+            return str(attachment.get("path") or attachment.get("file_id") or "")
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        name = Path(attachment.get("filename") or "file").name
+        path = self.files_dir / f"{attachment.get('stored', 0)}-{name}"
+        path.write_bytes(data)
+        self.transcript.append(("file", str(path)))
+        return str(path.resolve())
 
 
 class ConsoleSession:

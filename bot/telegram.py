@@ -43,6 +43,7 @@ from aiogram.types import (
     BotCommandScopeAllGroupChats,
     BotCommandScopeChat,
     BotCommandScopeDefault,
+    BufferedInputFile,
     CallbackQuery,
     ErrorEvent,
     FSInputFile,
@@ -299,7 +300,9 @@ class TelegramMessenger:
         self, chat: int | str, attachment: dict, caption: str | None, markup: Any
     ) -> Message:
         source: Any = attachment.get("file_id")
-        if not source:
+        if attachment.get("data") is not None:
+            source = BufferedInputFile(attachment["data"], filename=attachment.get("filename"))
+        elif not source:
             source = FSInputFile(attachment["path"], filename=attachment.get("filename"))
         if attachment.get("kind") == "photo":
             return await self.bot.send_photo(chat, source, caption=caption, reply_markup=markup)

@@ -9,6 +9,7 @@ pledge) or by an upper level, has a deadline, and is closed only by whoever open
 from __future__ import annotations
 
 import calendar
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -24,7 +25,7 @@ from models.base import utcnow
 from models.callbacks import CallbackCodec
 from models.errors import DomainError
 from models.org import Member, Org
-from models.pledge import Pledge, PledgeItem, PledgeStatus
+from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
 from models.progress import (
     OrgReport,
     Pause,
@@ -484,7 +485,13 @@ async def close_rectification(
 
 @dataclass(frozen=True)
 class LedgerRow:
-    """One item of a ledger (台账): registered, month by month, crossed off."""
+    """One item of a ledger (台账): registered, month by month, crossed off.
+
+    Attributes:
+        months: month key → the state reported that month (``Progress`` values).
+        note: the newest note reported on the item (a blocked reason, what was done).
+        rect_deadline: the deadline of a rectification still open on the item or its pledge.
+    """
 
     owner: str
     kind: str
@@ -496,65 +503,185 @@ class LedgerRow:
     state: str
     item_id: int | None = None
     pledge_id: int | None = None
+    org_id: int | None = None
+    org: str = ""
+    org_full: str = ""
+    org_path: str = ""
+    post: str = ""
+    note: str = ""
+    rect_deadline: date | None = None
+
+
+#: the states an item can have in the ledger
+LEDGER_STATES = ("done", "overdue", "blocked", "on_track", "unreported")
+#: branches whose items are read at once (bounds memory on a city-wide ledger)
+LEDGER_CHUNK = 400
+
+
+def ledger_state(done_on: date | None, deadline: date | None, months: dict, today: date) -> str:
+    """Return an item's state in the ledger: done, overdue, blocked, on track or unreported."""
+    this_month = month_of(today)
+    if done_on is not None:
+        return "done"
+    if deadline and deadline < today:
+        return "overdue"
+    if months.get(this_month) == Progress.BLOCKED.value:
+        return "blocked"
+    if this_month in months:
+        return "on_track"
+    return "unreported"
+
+
+async def ledger_orgs(
+    session: AsyncSession, campaign_id: int, org_path: str, kind: OwnerKind | None = None
+) -> list[Org]:
+    """Return the organizations of a subtree with published pledges, in tree order."""
+    query = (
+        select(Org)
+        .join(Pledge, col(Pledge.org_id) == Org.id)
+        .where(
+            Pledge.campaign_id == campaign_id,
+            Pledge.status == PledgeStatus.PUBLISHED,
+            col(Org.path).startswith(org_path),
+        )
+        .distinct()
+    )
+    if kind is not None:
+        query = query.where(Pledge.owner_kind == kind)
+    rows = list((await session.exec(query)).all())
+    return sorted(rows, key=lambda o: [int(x) for x in o.path.strip("/").split("/") if x])
+
+
+def _month_states(packed: str | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in (packed or "").split(","):
+        if part:
+            month, _, state = part.partition(":")
+            out[month] = state
+    return out
+
+
+async def ledger_rows(
+    session: AsyncSession,
+    campaign_id: int,
+    org_path: str,
+    today: date,
+    *,
+    kind: OwnerKind | None = None,
+    orgs: list[Org] | None = None,
+) -> AsyncIterator[LedgerRow]:
+    """Yield the ledger of a subtree (attachments 3–4), organization by organization.
+
+    Items come in tree order (each organization's own pledge first, then its members'), a
+    few hundred organizations at a time, so a city-wide ledger streams in bounded memory.
+    """
+    if orgs is None:
+        orgs = await ledger_orgs(session, campaign_id, org_path, kind)
+    dialect = session.bind.dialect.name
+    rep = ProgressReport.__table__.c
+    packed = rep.month + ":" + rep.status
+    agg = (
+        func.string_agg(packed, ",") if dialect == "postgresql" else func.group_concat(packed, ",")
+    )
+    for start in range(0, len(orgs), LEDGER_CHUNK):
+        chunk = orgs[start : start + LEDGER_CHUNK]
+        by_id = {o.id: o for o in chunk}
+        where = [
+            Pledge.campaign_id == campaign_id,
+            Pledge.status == PledgeStatus.PUBLISHED,
+            col(Pledge.org_id).in_(list(by_id)),
+        ]
+        if kind is not None:
+            where.append(Pledge.owner_kind == kind)
+        items = (
+            await session.exec(
+                select(
+                    PledgeItem.id,
+                    PledgeItem.pledge_id,
+                    PledgeItem.seq,
+                    PledgeItem.content,
+                    PledgeItem.deadline,
+                    PledgeItem.done_on,
+                    Pledge.org_id,
+                    Pledge.owner_kind,
+                    Pledge.published_at,
+                    Pledge.post,
+                    Member.name,
+                )
+                .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
+                .outerjoin(Member, col(Member.id) == Pledge.owner_member_id)
+                .where(*where)
+            )
+        ).all()
+        months = dict(
+            (
+                await session.exec(
+                    select(rep.item_id, agg)
+                    .join(Pledge, col(Pledge.id) == rep.pledge_id)
+                    .where(*where)
+                    .group_by(rep.item_id)
+                )
+            ).all()
+        )
+        notes: dict[int, str] = {}
+        for item_id, note in (
+            await session.exec(
+                select(rep.item_id, rep.note)
+                .join(Pledge, col(Pledge.id) == rep.pledge_id)
+                .where(*where, rep.note != "")
+                .order_by(rep.month)
+            )
+        ).all():
+            notes[item_id] = note
+        rects: dict[tuple[int, int | None], date] = {}
+        for pledge_id, item_id, deadline in (
+            await session.exec(
+                select(Rectification.pledge_id, Rectification.item_id, Rectification.deadline)
+                .join(Pledge, col(Pledge.id) == Rectification.pledge_id)
+                .where(*where, Rectification.status != RectificationStatus.CLOSED)
+            )
+        ).all():
+            rects[(pledge_id, item_id)] = deadline
+        order = {o.id: n for n, o in enumerate(chunk)}
+        items = sorted(
+            items,
+            key=lambda r: (
+                order[r.org_id],
+                r.owner_kind != OwnerKind.ORG,
+                r.pledge_id,
+                r.seq,
+                r.id,
+            ),
+        )
+        for r in items:
+            org = by_id[r.org_id]
+            states = _month_states(months.get(r.id))
+            yield LedgerRow(
+                owner=org.name if r.owner_kind == OwnerKind.ORG else (r.name or ""),
+                kind=OwnerKind(r.owner_kind).value,
+                content=r.content,
+                registered=r.published_at.date() if r.published_at else None,
+                deadline=r.deadline,
+                months=states,
+                done_on=r.done_on,
+                state=ledger_state(r.done_on, r.deadline, states, today),
+                item_id=r.id,
+                pledge_id=r.pledge_id,
+                org_id=org.id,
+                org=org.name,
+                org_full=org.full_name,
+                org_path=org.path,
+                post=r.post or "",
+                note=notes.get(r.id, ""),
+                rect_deadline=rects.get((r.pledge_id, r.id)) or rects.get((r.pledge_id, None)),
+            )
 
 
 async def ledger(
     session: AsyncSession, campaign_id: int, org_id: int, today: date
 ) -> list[LedgerRow]:
     """Return a branch's ledger (attachments 3–4): every published item with its history."""
-    pledges = (
-        await session.exec(
-            select(Pledge)
-            .where(
-                Pledge.campaign_id == campaign_id,
-                Pledge.org_id == org_id,
-                Pledge.status == PledgeStatus.PUBLISHED,
-            )
-            .order_by(col(Pledge.owner_kind).desc(), col(Pledge.id))
-        )
-    ).all()
-    out = []
-    this_month = month_of(today)
-    for pledge in pledges:
-        name = await owner_name(session, pledge)
-        items = (
-            await session.exec(
-                select(PledgeItem)
-                .where(PledgeItem.pledge_id == pledge.id)
-                .order_by(col(PledgeItem.seq))
-            )
-        ).all()
-        for item in items:
-            reports = (
-                await session.exec(
-                    select(ProgressReport.month, ProgressReport.status).where(
-                        ProgressReport.item_id == item.id
-                    )
-                )
-            ).all()
-            months = {m: s.value for m, s in reports}
-            if item.done_on is not None:
-                state = "done"
-            elif item.deadline and item.deadline < today:
-                state = "overdue"
-            elif months.get(this_month) == Progress.BLOCKED.value:
-                state = "blocked"
-            elif this_month in months:
-                state = "on_track"
-            else:
-                state = "unreported"
-            out.append(
-                LedgerRow(
-                    owner=name,
-                    kind=pledge.owner_kind.value,
-                    content=item.content,
-                    registered=pledge.published_at.date() if pledge.published_at else None,
-                    deadline=item.deadline,
-                    months=months,
-                    done_on=item.done_on,
-                    state=state,
-                    item_id=item.id,
-                    pledge_id=pledge.id,
-                )
-            )
-    return out
+    org = await session.get(Org, org_id)
+    if org is None:
+        return []
+    return [row async for row in ledger_rows(session, campaign_id, org.path, today, orgs=[org])]

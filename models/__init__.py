@@ -4,6 +4,7 @@ from models.audit import AuditEvent
 from models.campaign import Campaign, JobRun
 from models.dialog import DialogState, Outbox, OutboxStatus, Priority, ProcessedUpdate
 from models.errors import DomainError
+from models.files import StoredFile
 from models.org import Account, Category, GroupLink, Invite, Member, Org, OrgType, Role, RoleGrant
 from models.pledge import (
     OwnerKind,
@@ -59,4 +60,5 @@ __all__ = [
     "ReviewChecklist",
     "Role",
     "RoleGrant",
+    "StoredFile",
 ]
