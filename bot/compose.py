@@ -12,10 +12,12 @@ from bot.outbox import OutboxWorker
 from bot.ratelimit import RateLimiter, telegram_limits
 from bot.settings import Settings
 from campaign.db import Store
+from campaign.documents import Documents
 from handlers.app import build_core
 from handlers.context import CoreConfig
 from handlers.core import Core
 from models.base import utcnow
+from reports.service import Reports
 
 
 @dataclass
@@ -25,6 +27,11 @@ class Services:
     settings: Settings
     store: Store
     core: Core
+
+    @property
+    def documents(self) -> Documents | None:
+        """Return the maker of attachments and charts the core uses."""
+        return self.core.documents
 
     def worker(self, messengers: dict[str, Messenger], **kwargs) -> OutboxWorker:
         """Return an outbox worker that delivers through ``messengers`` at the set rate."""
@@ -52,6 +59,7 @@ async def build_services(
         await store.migrate()
     core = build_core(
         store,
+        documents=Reports(),
         secret=settings.signing_key,
         config=CoreConfig(
             bot_username=bot_username or settings.bot_username,

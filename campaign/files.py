@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 
 from sqlalchemy import delete
@@ -11,11 +12,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.files import StoredFile
 from models.reply import Attachment, AttachmentKind
+from templates import catalog
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PNG = "image/png"
 MIME_BY_SUFFIX = {".xlsx": XLSX, ".docx": DOCX, ".png": PNG}
+_UNSAFE_FILENAME = re.compile(r'[\\/:*?"<>|\s]+')
+
+
+def file_name(locale: str, kind: int | str, **context) -> str:
+    """Return the name of a generated file (``doc.file.<kind>``), safe on every file system."""
+    safe = {k: _UNSAFE_FILENAME.sub("_", str(v)).strip("_") for k, v in context.items()}
+    return catalog().render(f"doc.file.{kind}", locale, **safe)
 
 
 async def keep(session: AsyncSession, name: str, data: bytes) -> Attachment:

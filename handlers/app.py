@@ -7,8 +7,9 @@ from datetime import datetime
 
 from campaign.cards import CriterionCb, PeerCb, ReasonCb, RectCb, ReviewCb
 from campaign.db import Store
+from campaign.documents import Documents
 from campaign.monthly import MONTHLY_TYPES, ProgressCb, RestCb, SummaryCb
-from handlers import group, mine, pledge, report, review, start
+from handlers import documents, group, mine, pledge, report, review, start
 from handlers.callbacks import CallbackCodec
 from handlers.context import CoreConfig
 from handlers.core import Core
@@ -58,6 +59,11 @@ def build_router() -> Router:
     r.dialog(report.SUMMARY_DIALOG, report.on_summary_remarks)
     r.dialog(report.RECT_OPEN_DIALOG, report.on_rect_input)
     r.dialog(report.RECT_CLAIM_DIALOG, report.on_rect_claim_note)
+    r.command("export", documents.on_export)
+    r.button(documents.ExportCb, documents.on_export_button)
+    r.command("chart", documents.on_chart)
+    r.command("spotcheck", documents.on_spotcheck)
+    r.command("selfcheck", documents.on_selfcheck)
     r.contact = start.on_contact
     return r
 
@@ -68,10 +74,15 @@ def build_core(
     secret: bytes,
     config: CoreConfig | None = None,
     clock: Callable[[], datetime] = utcnow,
+    documents: Documents | None = None,
 ) -> Core:
-    """Return a core over ``store``, its buttons signed with ``secret``."""
+    """Return a core over ``store``, its buttons signed with ``secret``.
+
+    ``documents`` makes the files of /export, /chart and /spotcheck; without it those
+    commands answer that files are not available here.
+    """
     router = build_router()
     # Cards queued by the jobs carry these types; they must decode even without a handler.
     types = dict.fromkeys([*router.callback_types(), *MONTHLY_TYPES])
     codec = CallbackCodec(secret, list(types))
-    return Core(store, router, codec, config=config, clock=clock)
+    return Core(store, router, codec, config=config, clock=clock, documents=documents)

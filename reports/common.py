@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from campaign import files
 from models.campaign import Campaign
 from templates import catalog
 
 FORMS = (1, 2, 3, 4, 5, 6, 7)
 #: forms that are spreadsheets; the others are Word documents
 SHEETS = (3, 4, 5)
-_UNSAFE_FILENAME = re.compile(r'[\\/:*?"<>|\s]+')
 
 
 class Labels:
@@ -66,8 +65,7 @@ def campaign_months(campaign: Campaign) -> list[str]:
 
 def file_name(labels: Labels, form: int | str, **context) -> str:
     """Return the file name of a form, with no character a file system refuses."""
-    safe = {k: _UNSAFE_FILENAME.sub("_", str(v)).strip("_") for k, v in context.items()}
-    return labels(f"doc.file.{form}", **safe)
+    return files.file_name(labels.locale, form, **context)
 
 
 def local_stamp(campaign: Campaign, now: datetime) -> str:

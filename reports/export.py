@@ -7,7 +7,6 @@ a campaign office their level's subtree, and a member only their own application
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlmodel import col, select
@@ -15,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from campaign import access
 from campaign.access import Actor
+from campaign.documents import Made
 from campaign.fulfil import month_of
 from models.campaign import Campaign
 from models.errors import DomainError
@@ -22,18 +22,6 @@ from models.org import Member, Org
 from models.pledge import OwnerKind, Pledge, PledgeStatus
 from reports import forms, ledger, monthly
 from reports.common import FORMS, Labels, file_name
-
-
-@dataclass(frozen=True)
-class Export:
-    """A generated form: its file name and bytes, and what it holds."""
-
-    form: int
-    name: str
-    data: bytes
-    org: str
-    period: str
-    rows: int
 
 
 async def _pledges_for_form(
@@ -67,7 +55,7 @@ async def build(
     month: str | None = None,
     actor: Actor | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> Export | None:
+) -> Made | None:
     """Build attachment ``form`` of an organization (and its subtree); None when it is empty.
 
     ``actor`` is None for the command line (the operator has the database); otherwise the
@@ -108,8 +96,8 @@ async def build(
             member = await session.get(Member, pledges[0].owner_member_id)
             owner = member.name if member else owner
         name = file_name(t, form, org=org.name, owner=owner)
-        return Export(form, name, data, org.name, period, rows)
+        return Made(form, name, data, org.name, period, rows)
     if not rows:
         return None
     name = file_name(t, form, org=org.name, period=period)
-    return Export(form, name, data, org.name, period, rows)
+    return Made(form, name, data, org.name, period, rows)

@@ -180,7 +180,7 @@ async def application_docx(
 ) -> bytes:
     """Write attachment 1 (organization pledges) or 2 (members'): one form per pledge."""
     t = Labels(locale)
-    sep = "、" if locale == "zh_CN" else ", "
+    sep = t("doc.sep")
     doc = _new_document(landscape=False)
     widths = (1.2, 6.2, 3.6, 4.0, 2.4)
     for index, pledge in enumerate(pledges):
@@ -190,7 +190,7 @@ async def application_docx(
         org = await session.get(Org, pledge.org_id)
         items, version, submitted = await _snapshot_items(session, pledge)
         _para(doc, t.form(form), size=16, bold=True, center=True, font=TITLE_FONT)
-        _para(doc, f"{campaign.name}　{t('doc.app.version', version=version)}", center=True)
+        _para(doc, t("doc.app.subtitle", campaign=campaign.name, version=version), center=True)
         facts = doc.add_table(rows=0, cols=4)
         facts.style = "Table Grid"
         if form == 1:
@@ -330,7 +330,7 @@ async def display_docx(
     }
     doc = _new_document(landscape=True)
     _para(doc, t.form(form), size=18, bold=True, center=True, font=TITLE_FONT)
-    _para(doc, f"{level.full_name}　{campaign.name}", center=True)
+    _para(doc, t("doc.display.subtitle", org=level.full_name, campaign=campaign.name), center=True)
     _para(doc, t("doc.display.intro"))
     widths = (1.2, 4.0, 8.0, 5.0, 5.0, 2.4, 2.0)
     head = [

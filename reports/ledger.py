@@ -130,7 +130,7 @@ async def ledger_xlsx(
         remarks = row.note
         if row.rect_deadline is not None:
             rect = t("doc.remark_rect", deadline=row.rect_deadline.isoformat())
-            remarks = f"{rect}；{remarks}" if remarks else rect
+            remarks = t("doc.remark_join", a=rect, b=remarks) if remarks else rect
         values: list = [n, _relative(level, org)]
         if member:
             values += [row.owner, row.post]

@@ -1,0 +1,83 @@
+"""The documents port (``campaign.documents.Documents``) made of this package's parts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from campaign.access import Actor
+from campaign.documents import Chart, Made
+from models.campaign import Campaign
+from models.org import Org
+from reports import charts, export, spot
+
+
+class Reports:
+    """Make attachments, charts and the spot check (registers the CJK font when built)."""
+
+    def __init__(self) -> None:
+        charts.register_font()
+
+    async def export(
+        self,
+        session: AsyncSession,
+        campaign: Campaign,
+        org: Org,
+        form: int,
+        *,
+        today: date,
+        now: datetime,
+        locale: str,
+        month: str | None = None,
+        actor: Actor | None = None,
+    ) -> Made | None:
+        """Return attachment ``form`` of ``org``, or None when it is empty."""
+        return await export.build(
+            session,
+            campaign,
+            org,
+            form,
+            today=today,
+            now=now,
+            locale=locale,
+            month=month,
+            actor=actor,
+        )
+
+    async def charts(
+        self,
+        session: AsyncSession,
+        campaign: Campaign,
+        org: Org,
+        *,
+        today: date,
+        locale: str,
+        which: tuple[str, ...] = ("fulfilment", "trend", "pledging"),
+    ) -> list[Chart]:
+        """Return the charts of a level."""
+        return await charts.charts_of_level(
+            session, campaign, org, today=today, locale=locale, which=which
+        )
+
+    async def spotcheck(
+        self,
+        session: AsyncSession,
+        campaign: Campaign,
+        org: Org,
+        *,
+        today: date,
+        now: datetime,
+        locale: str,
+    ) -> tuple[Made, dict]:
+        """Return the spot check of a subtree and its message's context."""
+        name, data, context = await spot.spotcheck_xlsx(
+            session, campaign, org, today=today, now=now, locale=locale
+        )
+        return Made(0, name, data, org.name, today.isoformat(), context["total"]), context
+
+    async def selfcheck(
+        self, session: AsyncSession, campaign: Campaign, org: Org, *, today: date, locale: str
+    ) -> dict:
+        """Return a branch's self-check."""
+        return await spot.selfcheck(session, campaign, org, today=today, locale=locale)
