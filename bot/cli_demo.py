@@ -161,7 +161,7 @@ async def run_demo(members: int, out=sys.stdout, locale: str = "zh_CN") -> None:
             file=out,
         )
         console = ConsoleSession(services, out=out)
-        jobs = Jobs(services.store, services.core.codec, clock=clock)
+        jobs = Jobs(services.store, services.core.codec, clock=clock, documents=services.documents)
         for narration, seat, lines in script(invite.token, year):
             if narration:
                 text = cat.render(narration, locale)

@@ -107,3 +107,45 @@ def register(group: click.Group) -> None:
                 seconds=round(time.perf_counter() - started, 1),
             )
         )
+
+    @group.command("spotcheck")
+    @click.option("--org", "path", required=True, help="Organization path, e.g. 陇南市/武都区")
+    @click.option("--out", type=click.Path(dir_okay=False), default=None, help="File to write.")
+    @click.pass_context
+    def spotcheck_cmd(ctx, path: str, out: str | None) -> None:
+        """Check the procedure records of every organization below ORG (T1 抽查)."""
+        from reports.service import Reports
+
+        locale = _locale(ctx)
+        settings = load_settings()
+
+        async def go():
+            store = Store(settings.database_url)
+            try:
+                async with store.read() as session:
+                    org, camp = await _org_and_campaign(session, path)
+                    if org is None:
+                        return "campaign.no_such_org", None, None
+                    if camp is None:
+                        return "cli_doc.no_campaign", None, None
+                    now = utcnow()
+                    made, context = await Reports().spotcheck(
+                        session,
+                        camp,
+                        org,
+                        today=local_now(camp, now).date(),
+                        now=now,
+                        locale=locale,
+                    )
+                    return None, made, context
+            finally:
+                await store.dispose()
+
+        error, made, context = asyncio.run(go())
+        if error:
+            _fail(locale, error, org=path)
+        t = catalog()
+        click.echo(t.render("spotcheck.summary", locale, **context))
+        target = Path(out or made.name)
+        target.write_bytes(made.data)
+        click.echo(t.render("cli_doc.spot_written", locale, path=str(target)))

@@ -579,7 +579,8 @@ async def run_bot(
         if scheduler:
             # The leader runs the campaign calendar; what it queues is delivered by the worker.
             calendar = build_scheduler(
-                Jobs(services.store, services.core.codec), after_tick=worker.kick
+                Jobs(services.store, services.core.codec, documents=services.documents),
+                after_tick=worker.kick,
             )
             calendar.start()
         try:

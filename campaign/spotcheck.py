@@ -71,11 +71,10 @@ async def check(
     Monthly reports are due for each month after the organization first published a pledge,
     up to the month before this one (this month's report is not due yet).
     """
-    orgs = (
-        await session.exec(
-            select(Org).where(col(Org.path).startswith(level.path), Org.type != OrgType.LEVEL)
-        )
-    ).all()
+    tree = (await session.exec(select(Org).where(col(Org.path).startswith(level.path)))).all()
+    parents = {o.parent_id for o in tree}
+    # grassroots organizations: the branches at the leaves of the tree
+    orgs = [o for o in tree if o.id not in parents and o.type is not OrgType.LEVEL]
     out = {o.id: OrgGaps(o.id, o.name, o.full_name, o.path) for o in orgs}
     if not out:
         return []
