@@ -520,7 +520,10 @@ LEDGER_CHUNK = 400
 
 def ledger_state(done_on: date | None, deadline: date | None, months: dict, today: date) -> str:
     """Return an item's state in the ledger: done, overdue, blocked, on track or unreported."""
-    this_month = month_of(today)
+    return _state(done_on, deadline, months, today, month_of(today))
+
+
+def _state(done_on, deadline, months: dict, today: date, this_month: str) -> str:
     if done_on is not None:
         return "done"
     if deadline and deadline < today:
@@ -593,6 +596,23 @@ async def ledger_rows(
         ]
         if kind is not None:
             where.append(Pledge.owner_kind == kind)
+        pledges = {
+            pid: (org_id, okind, at.date() if at else None, post or "", name or "")
+            for pid, org_id, okind, at, post, name in (
+                await session.exec(
+                    select(
+                        Pledge.id,
+                        Pledge.org_id,
+                        Pledge.owner_kind,
+                        Pledge.published_at,
+                        Pledge.post,
+                        Member.name,
+                    )
+                    .outerjoin(Member, col(Member.id) == Pledge.owner_member_id)
+                    .where(*where)
+                )
+            ).all()
+        }
         items = (
             await session.exec(
                 select(
@@ -602,14 +622,8 @@ async def ledger_rows(
                     PledgeItem.content,
                     PledgeItem.deadline,
                     PledgeItem.done_on,
-                    Pledge.org_id,
-                    Pledge.owner_kind,
-                    Pledge.published_at,
-                    Pledge.post,
-                    Member.name,
                 )
                 .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
-                .outerjoin(Member, col(Member.id) == Pledge.owner_member_id)
                 .where(*where)
             )
         ).all()
@@ -643,37 +657,36 @@ async def ledger_rows(
         ).all():
             rects[(pledge_id, item_id)] = deadline
         order = {o.id: n for n, o in enumerate(chunk)}
-        items = sorted(
-            items,
-            key=lambda r: (
-                order[r.org_id],
-                r.owner_kind != OwnerKind.ORG,
-                r.pledge_id,
-                r.seq,
-                r.id,
-            ),
-        )
-        for r in items:
-            org = by_id[r.org_id]
-            states = _month_states(months.get(r.id))
+        org_kind = OwnerKind.ORG
+        facts = {o.id: (o.id, o.name, o.full_name, o.path) for o in chunk}
+
+        def place(row, pledges=pledges, order=order, org_kind=org_kind):
+            org_id, okind = pledges[row[1]][:2]
+            return (order[org_id], okind is not org_kind, row[1], row[2], row[0])
+
+        this_month = month_of(today)
+        for item_id, pledge_id, _, content, deadline, done_on in sorted(items, key=place):
+            org_id, okind, registered, post, name = pledges[pledge_id]
+            oid, oname, ofull, opath = facts[org_id]
+            states = _month_states(months.get(item_id))
             yield LedgerRow(
-                owner=org.name if r.owner_kind == OwnerKind.ORG else (r.name or ""),
-                kind=OwnerKind(r.owner_kind).value,
-                content=r.content,
-                registered=r.published_at.date() if r.published_at else None,
-                deadline=r.deadline,
+                owner=oname if okind is org_kind else name,
+                kind=okind.value,
+                content=content,
+                registered=registered,
+                deadline=deadline,
                 months=states,
-                done_on=r.done_on,
-                state=ledger_state(r.done_on, r.deadline, states, today),
-                item_id=r.id,
-                pledge_id=r.pledge_id,
-                org_id=org.id,
-                org=org.name,
-                org_full=org.full_name,
-                org_path=org.path,
-                post=r.post or "",
-                note=notes.get(r.id, ""),
-                rect_deadline=rects.get((r.pledge_id, r.id)) or rects.get((r.pledge_id, None)),
+                done_on=done_on,
+                state=_state(done_on, deadline, states, today, this_month),
+                item_id=item_id,
+                pledge_id=pledge_id,
+                org_id=oid,
+                org=oname,
+                org_full=ofull,
+                org_path=opath,
+                post=post,
+                note=notes.get(item_id, ""),
+                rect_deadline=rects.get((pledge_id, item_id)) or rects.get((pledge_id, None)),
             )
 
 

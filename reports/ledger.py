@@ -92,11 +92,15 @@ async def ledger_xlsx(
     rows = n = done_orgs = 0
     last_org = None
     org_by_id = {o.id: o for o in orgs}
+    where: dict[int, tuple[str, str]] = {}
     async for row in supervise.ledger_rows(
         session, campaign.id, level.path, today, kind=kind, orgs=orgs
     ):
         org = org_by_id[row.org_id]
-        group = _group_of(level, org)
+        placed = where.get(org.id)
+        if placed is None:
+            placed = where[org.id] = (_group_of(level, org), _relative(level, org))
+        group, relative = placed
         if sheet is None or group != current_group:
             if sheet is not None:
                 sheet.note(t("doc.generated", at=local_stamp(campaign, now)))
@@ -131,7 +135,7 @@ async def ledger_xlsx(
         if row.rect_deadline is not None:
             rect = t("doc.remark_rect", deadline=row.rect_deadline.isoformat())
             remarks = t("doc.remark_join", a=rect, b=remarks) if remarks else rect
-        values: list = [n, _relative(level, org)]
+        values: list = [n, relative]
         if member:
             values += [row.owner, row.post]
         values += [row.content, row.deadline, row.registered, *cells]

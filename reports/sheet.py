@@ -30,6 +30,9 @@ SHEET_NAME_MAX = 31
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\']")
 #: Excel's limit on a cell's text
 CELL_MAX = 32767
+#: texts up to this long are remembered per column, up to this many
+MEMO_CHARS = 40
+MEMO_SIZE = 20_000
 A4 = 9
 
 
@@ -64,6 +67,9 @@ class Sheet:
         self.ws = ws
         self.widths = list(widths)
         self.row = 0
+        self._columns: list[str] = []
+        #: the XML of short texts already written in a column (labels repeat on every row)
+        self._memo: dict[tuple[int, str, bool], tuple[str, str]] = {}
         for i, w in enumerate(widths):
             ws.set_column(i, i, w)
 
@@ -120,26 +126,50 @@ class Sheet:
         ws, r = self.ws, self.row
         if ws.table:
             ws._write_single_row(r)  # a row written through the API is still pending
-        book = self.book
-        n = r + 1
+        n = str(r + 1)
+        styles = self.book.styles(bold)
+        refs = self._refs(len(values))
         cells = []
+        add = cells.append
         for col, value in enumerate(values):
-            kind, value = _cell(value)
-            ref = f"{_column(col)}{n}"
-            style = book.style(kind, bold)
-            if kind == "blank":
-                cells.append(f'<c r="{ref}" s="{style}"/>')
-            elif kind in ("num", "pct"):
-                cells.append(f'<c r="{ref}" s="{style}"><v>{value!r}</v></c>')
-            elif kind == "date":
-                serial = (value - EPOCH).days
-                cells.append(f'<c r="{ref}" s="{style}"><v>{serial}</v></c>')
+            ref = refs[col] + n
+            kind = type(value)
+            if kind is str and len(value) <= MEMO_CHARS:
+                memo = self._memo.get((col, value, bold))
+                if memo is not None:
+                    add(memo[0] + n + memo[1])
+                    continue
+            if kind is str and value:
+                style = styles["quoted"] if value[0] in FORMULA_LEAD else styles["text"]
+                text = _xml_text(value[:CELL_MAX])
+                if text[0] in _SPACE or text[-1] in _SPACE or "\n" in text:
+                    add(
+                        f'<c r="{ref}" s="{style}" t="inlineStr"><is><t xml:space="preserve">'
+                        f"{text}</t></is></c>"
+                    )
+                else:
+                    add(f'<c r="{ref}" s="{style}" t="inlineStr"><is><t>{text}</t></is></c>')
+            elif value is None or value == "":
+                add(f'<c r="{ref}" s="{styles["blank"]}"/>')
+            elif kind is int or kind is float:
+                add(f'<c r="{ref}" s="{styles["num"]}"><v>{value!r}</v></c>')
+            elif kind is date:
+                add(f'<c r="{ref}" s="{styles["date"]}"><v>{(value - EPOCH).days}</v></c>')
             else:
-                text = _xml_text(value)
-                space = ' xml:space="preserve"' if text != text.strip() else ""
-                cells.append(
-                    f'<c r="{ref}" s="{style}" t="inlineStr"><is><t{space}>{text}</t></is></c>'
-                )
+                cell_kind, cell = _cell(value)
+                style = styles[cell_kind]
+                if cell_kind == "date":
+                    add(f'<c r="{ref}" s="{style}"><v>{(cell - EPOCH).days}</v></c>')
+                elif cell_kind in ("num", "pct"):
+                    add(f'<c r="{ref}" s="{style}"><v>{cell!r}</v></c>')
+                else:
+                    text = _xml_text(cell)
+                    add(f'<c r="{ref}" s="{style}" t="inlineStr"><is><t>{text}</t></is></c>')
+        if len(self._memo) < MEMO_SIZE:
+            for col, value in enumerate(values):
+                if type(value) is str and len(value) <= MEMO_CHARS:
+                    head, _, tail = cells[col].partition(f'"{refs[col]}{n}"')
+                    self._memo[(col, value, bold)] = (f'{head}"{refs[col]}', f'"{tail}')
         ws.fh.write(f'<row r="{n}">{"".join(cells)}</row>')
         if ws.dim_rowmin is None:
             ws.dim_rowmin = r
@@ -147,7 +177,12 @@ class Sheet:
         ws.dim_colmin = 0 if ws.dim_colmin is None else min(ws.dim_colmin, 0)
         last = max(len(values) - 1, 0)
         ws.dim_colmax = last if ws.dim_colmax is None else max(ws.dim_colmax, last)
-        ws.previous_row = n
+        ws.previous_row = r + 1
+
+    def _refs(self, count: int) -> list[str]:
+        if len(self._columns) < count:
+            self._columns = [_column(i) for i in range(count)]
+        return self._columns
 
     def note(self, text: str) -> None:
         """Write a merged line under the table (who filled it in, when)."""
@@ -158,6 +193,8 @@ class Sheet:
 
 
 EPOCH = date(1899, 12, 30)
+#: text with these at either end keeps them only when marked xml:space="preserve"
+_SPACE = " \t\n"
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
 _ESCAPED = re.compile(r"(_x[0-9a-fA-F]{4}_)")
@@ -178,7 +215,9 @@ def _xml_text(text: str) -> str:
         text = _ESCAPED.sub(r"_x005F\1", text)
     if _CONTROL.search(text):
         text = _CONTROL.sub(lambda m: f"_x{ord(m.group(0)):04X}_", text)
-    return text.translate(_XML_ESCAPES)
+    if "&" in text or "<" in text or ">" in text:
+        text = text.translate(_XML_ESCAPES)
+    return text
 
 
 def _cell(value: Any) -> tuple[str, Any]:
@@ -260,6 +299,7 @@ class Book:
             ("quoted", True): self.f_quoted,
         }
         self._styles: dict[tuple[str, bool], int] = {}
+        self._style_maps: dict[bool, dict[str, int]] = {}
 
     @property
     def constant_memory(self) -> bool:
@@ -269,6 +309,14 @@ class Book:
     def cell_format(self, kind: str, bold: bool):
         """Return the format of a kind of cell."""
         return self._kinds[(kind, bold)]
+
+    def styles(self, bold: bool) -> dict[str, int]:
+        """Return the style index of each kind of cell, plain or bold."""
+        cached = self._style_maps.get(bold)
+        if cached is None:
+            kinds = ("blank", "num", "pct", "date", "text", "quoted")
+            cached = self._style_maps[bold] = {k: self.style(k, bold) for k in kinds}
+        return cached
 
     def style(self, kind: str, bold: bool) -> int:
         """Return the style index of a kind of cell (as XlsxWriter numbers its formats)."""
