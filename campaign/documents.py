@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from campaign.access import Actor
 from models.campaign import Campaign
 from models.org import Org
+from models.pledge import Pledge
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,20 @@ class Documents(Protocol):
         Raises:
             DomainError: ``error.forbidden`` when ``actor`` may not have it.
         """
+        ...
+
+    async def printable(
+        self,
+        session: AsyncSession,
+        campaign: Campaign,
+        pledge: Pledge,
+        what: str,
+        *,
+        today: date,
+        now: datetime,
+        locale: str,
+    ) -> Made:
+        """Return the printable version of a published pledge: ``letter`` or ``display``."""
         ...
 
     async def charts(

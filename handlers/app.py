@@ -9,6 +9,7 @@ from campaign.cards import CriterionCb, PeerCb, ReasonCb, RectCb, ReviewCb
 from campaign.db import Store
 from campaign.documents import Documents
 from campaign.monthly import MONTHLY_TYPES, ProgressCb, RestCb, SummaryCb
+from campaign.publish import PrintCb
 from handlers import documents, group, mine, pledge, report, review, start
 from handlers.callbacks import CallbackCodec
 from handlers.context import CoreConfig
@@ -64,6 +65,7 @@ def build_router() -> Router:
     r.command("chart", documents.on_chart)
     r.command("spotcheck", documents.on_spotcheck)
     r.command("selfcheck", documents.on_selfcheck)
+    r.button(PrintCb, documents.on_print, public=True)
     r.contact = start.on_contact
     return r
 

@@ -12,14 +12,17 @@ import re
 from dataclasses import dataclass
 
 from campaign import access, files, propose
+from campaign.cards import owner_name
 from campaign.documents import Documents
 from campaign.fulfil import local_now, month_from_code, month_of
+from campaign.publish import PrintCb
 from handlers.callbacks import CallbackData
 from handlers.context import Ctx
 from handlers.events import CommandReceived
 from models.campaign import Campaign
 from models.errors import DomainError
 from models.org import Org, OrgType, Role
+from models.pledge import Pledge, PledgeStatus
 from models.reply import Reply
 from templates import catalog
 
@@ -218,3 +221,31 @@ async def on_selfcheck(ctx: Ctx) -> list[Reply]:
         context = await maker.selfcheck(ctx.session, campaign, org, today=today, locale=ctx.locale)
         replies.append(Reply("selfcheck.result", context))
     return replies
+
+
+# -- the printable version of a letter or a display post -------------------------------------
+
+
+async def on_print(ctx: Ctx, cb: CallbackData) -> list[Reply]:
+    """Send the printable version (.docx) of a published pledge where the button was pressed.
+
+    Published pledges are public (they hang on the bulletin board), so anyone who sees the
+    post may have its printable version; nothing else is in it.
+    """
+    assert isinstance(cb, PrintCb)
+    pledge = await ctx.session.get(Pledge, cb.pledge_id)
+    if pledge is None or pledge.status is not PledgeStatus.PUBLISHED:
+        return [Reply("print.gone", toast=True)]
+    if cb.what not in ("letter", "display"):
+        raise DomainError("error.forbidden")
+    org = await ctx.session.get(Org, pledge.org_id)
+    campaign = await _campaign(ctx, org)
+    today = local_now(campaign, ctx.now).date()
+    made = await _documents(ctx).printable(
+        ctx.session, campaign, pledge, cb.what, today=today, now=ctx.now, locale=ctx.locale
+    )
+    attachment = await files.keep(ctx.session, made.name, made.data)
+    if cb.what == "letter":
+        owner = await owner_name(ctx.session, pledge)
+        return [Reply("print.letter_caption", {"owner": owner}, attachment=attachment)]
+    return [Reply("print.display_caption", {"org": org.name}, attachment=attachment)]

@@ -28,6 +28,7 @@ from models.campaign import Campaign
 from models.org import Member, Org, Role, RoleGrant
 from models.pledge import OwnerKind, Pledge, PledgeSnapshot, PledgeStatus
 from reports.common import Labels, local_stamp
+from templates import catalog
 
 FONT = "SimSun"
 TITLE_FONT = "SimHei"
@@ -319,11 +320,16 @@ async def display_docx(
     today: date,
     now: datetime,
     locale: str,
+    pledges: Sequence[Pledge] | None = None,
 ) -> tuple[bytes, int]:
-    """Write attachment 6 or 7 of a unit's published pledges; return it and the item count."""
+    """Write attachment 6 or 7 of a unit's published pledges; return it and the item count.
+
+    ``pledges`` limits the table to those (the printable version of one display post).
+    """
     t = Labels(locale)
     kind = OwnerKind.ORG if form == 6 else OwnerKind.MEMBER
-    pledges = await published_pledges(session, campaign, level, kind)
+    if pledges is None:
+        pledges = await published_pledges(session, campaign, level, kind)
     states = {
         row.item_id: row.state
         async for row in supervise.ledger_rows(session, campaign.id, level.path, today, kind=kind)
@@ -377,3 +383,23 @@ async def display_docx(
     doc.add_paragraph()
     _para(doc, t("doc.display.footer", at=today.isoformat()))
     return _save(doc), count
+
+
+async def letter_docx(
+    session: AsyncSession, campaign: Campaign, pledge: Pledge, *, locale: str
+) -> bytes:
+    """Write the pledge letter (承诺书) of a published pledge, to sign and post."""
+    t = Labels(locale)
+    ctx = await cards.pledge_context(session, pledge, snapshot=True)
+    at = pledge.published_at or pledge.updated_at
+    ctx["published_at"] = local_stamp(campaign, at)[:10]
+    doc = _new_document(landscape=False)
+    _para(doc, t("print.letter_title"), size=22, bold=True, center=True, font=TITLE_FONT)
+    doc.add_paragraph()
+    body = catalog().render("publish.letter", locale, **ctx).splitlines()[1:]
+    for line in body:
+        p = _para(doc, line.strip(), size=12)
+        p.paragraph_format.first_line_indent = Pt(24) if not line.startswith(" ") else None
+    doc.add_paragraph()
+    _para(doc, t("doc.app.signature"), size=12)
+    return _save(doc)

@@ -6,11 +6,13 @@ from datetime import date, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from campaign import cards, files
 from campaign.access import Actor
 from campaign.documents import Chart, Made
 from models.campaign import Campaign
 from models.org import Org
-from reports import charts, export, spot
+from models.pledge import OwnerKind, Pledge
+from reports import charts, export, forms, spot
 
 
 class Reports:
@@ -44,6 +46,31 @@ class Reports:
             month=month,
             actor=actor,
         )
+
+    async def printable(
+        self,
+        session: AsyncSession,
+        campaign: Campaign,
+        pledge: Pledge,
+        what: str,
+        *,
+        today: date,
+        now: datetime,
+        locale: str,
+    ) -> Made:
+        """Return the pledge letter or the display table of one published pledge."""
+        org = await session.get(Org, pledge.org_id)
+        owner = await cards.owner_name(session, pledge)
+        if what == "letter":
+            data = await forms.letter_docx(session, campaign, pledge, locale=locale)
+            name = files.file_name(locale, "letter", org=org.name, owner=owner)
+            return Made(0, name, data, org.name, today.isoformat(), 1)
+        form = 6 if pledge.owner_kind is OwnerKind.ORG else 7
+        data, rows = await forms.display_docx(
+            session, campaign, org, form, today=today, now=now, locale=locale, pledges=[pledge]
+        )
+        name = files.file_name(locale, form, org=org.name, period=owner)
+        return Made(form, name, data, org.name, today.isoformat(), rows)
 
     async def charts(
         self,

@@ -141,3 +141,47 @@ async def test_spotcheck_names_a_branch_that_never_drafted(bot, people, store):
     await bot.cmd(OFFICE, "spotcheck")
     summary = [t for t in bot.messenger.texts(OFFICE) if "【程序记录抽查】" in t][-1]
     assert "新村党支部：承诺未起草" in summary
+
+
+async def test_letter_and_display_post_have_a_printable_version(bot, people, store):
+    from campaign import publish
+    from models import GroupLink, Pledge, PledgeStatus
+
+    async with store.write() as s:
+        s.add(
+            GroupLink(
+                platform="test",
+                chat_id="-1",
+                org_id=people.orgs["village"],
+                linked_by=people.ids["secretary"],
+            )
+        )
+        pledge = await s.get(Pledge, bot.rec.pledges[1].id)  # 张建国's
+        pledge.status = PledgeStatus.APPROVED
+        pledge.published_at = None
+        s.add(pledge)
+        await s.flush()
+        await publish.publish(s, pledge, actor_id=people.ids["secretary"], codec=bot.core.codec)
+    while await bot.worker.run_once():
+        pass
+    post = [m for c, m in bot.messenger.sent if c == "-1"][-1]
+    assert "公开承诺公示" in post.text
+    # each item shows its state: one done item, the others in progress or overdue
+    states = {"✅ 已销号", "进行中", "⚠️ 超期"}
+    assert sum(post.text.count(s) for s in states) == 3
+    letter = [m for c, m in bot.messenger.sent if c == MEMBER][-1]
+    assert "承诺书" in letter.text and "打印版" in letter.buttons[0][0].text
+    await bot.press(MEMBER, "打印版")
+    sent = _files(bot, MEMBER)[-1]
+    d = docx.Document(io.BytesIO(sent["data"]))
+    text = "\n".join(p.text for p in d.paragraphs)
+    assert text.startswith("承诺书") and "张建国" in text
+    # in the group anyone may press it: the display table of that one pledge
+    data = post.buttons[0][0].data
+    from handlers.events import ButtonPressed, ChatType, Sender
+
+    group_sender = Sender(platform="test", user_id="999", chat_id="-1", chat_type=ChatType.GROUP)
+    await bot.send(ButtonPressed(sender=group_sender, data=data, update_id="g1"))
+    table = _files(bot, "-1")[-1]
+    d = docx.Document(io.BytesIO(table["data"]))
+    assert len(d.tables[0].rows) == 1 + 3 and "张建国" in d.tables[0].rows[1].cells[1].text
