@@ -88,6 +88,8 @@ async def build(store: Store, members: int) -> int:
     published = datetime(YEAR, 1, 20, 2, 0, tzinfo=UTC)
     owners = [("member", m, o) for m, o in people] + [("org", None, o) for o in branches]
     pledge_id = item_id = 0
+    # what each branch's secretary confirmed month by month (the figures of its monthly report)
+    confirmed_figures: dict[tuple[int, str], dict[str, int]] = {}
     for start in range(0, len(owners), CHUNK):
         pledges, items, reports = [], [], []
         for kind, member, org in owners[start : start + CHUNK]:
@@ -156,7 +158,7 @@ async def build(store: Store, members: int) -> int:
                 "campaign_id": camp.id,
                 "org_id": org,
                 "month": month,
-                "figures": {},
+                "figures": confirmed_figures.get((org, month), {}),
                 "remarks": "",
                 "confirmed_by": people[0][0],
                 "confirmed_at": published,

@@ -32,6 +32,7 @@ from campaign.documents import Chart
 from campaign.fulfil import month_of
 from models.campaign import Campaign
 from models.org import Org
+from models.progress import OrgReport
 from reports.common import Labels, campaign_months
 
 FONT_FILE = "NotoSansCJKsc-Regular.otf"
@@ -225,31 +226,41 @@ async def fulfilment_chart(
 async def trend_chart(
     session: AsyncSession, campaign: Campaign, level: Org, today: date, t: Labels
 ) -> Lines:
-    """Return the data of a level's monthly trend, month by month up to this one."""
+    """Return the data of a level's monthly trend, as reported up month by month.
+
+    Past months add up the monthly reports the branches confirmed (逐级上报: the figures each
+    secretary submitted, kept with the report); this month, not yet reported, is the live
+    roll-up of /summary.
+    """
     current = month_of(today)
     months = [m for m in campaign_months(campaign) if m <= current]
-    done, on_track, blocked, unreported = [], [], [], []
-    shown = []
-    for month in months:
-        summary = await supervise.subtree_summary(session, campaign.id, level.id, month, today)
-        f = summary["figures"]
-        if not f["items"]:
-            continue
-        shown.append(t.month(month))
-        done.append(f["done_month"] + (done[-1] if done else 0))
-        on_track.append(f["on_track"])
-        blocked.append(f["blocked"])
-        unreported.append(f["unreported"])
+    totals: dict[str, dict[str, int]] = {m: dict.fromkeys(FULFILMENT, 0) for m in months}
+    rows = await session.exec(
+        select(OrgReport.month, OrgReport.figures)
+        .join(Org, col(Org.id) == OrgReport.org_id)
+        .where(
+            OrgReport.campaign_id == campaign.id,
+            col(Org.path).startswith(level.path),
+            OrgReport.month < current,
+        )
+    )
+    for month, figures in rows.all():
+        if month in totals:
+            for key in FULFILMENT:
+                totals[month][key] += int((figures or {}).get(key) or 0)
+    live = await supervise.subtree_summary(session, campaign.id, level.id, current, today)
+    for key in FULFILMENT:
+        totals[current][key] = live["figures"][key]
+    shown = [m for m in months if any(totals[m].values())]
+    series = [
+        (key, t(f"doc.chart.series.{key}"), [totals[m][key] for m in shown])
+        for key in ("done", "on_track", "blocked", "unreported")
+    ]
     name = t("doc.chart.trend")
     return Lines(
         title=t("doc.chart.title", org=level.name, name=name, period=campaign.name),
-        months=shown,
-        series=[
-            ("done", t("doc.chart.series.done"), done),
-            ("on_track", t("doc.chart.series.on_track"), on_track),
-            ("blocked", t("doc.chart.series.blocked"), blocked),
-            ("unreported", t("doc.chart.series.unreported"), unreported),
-        ],
+        months=[t.month(m) for m in shown],
+        series=series,
         ylabel=t("doc.chart.items"),
         empty=t("doc.chart.none_yet"),
     )

@@ -129,47 +129,50 @@ class Sheet:
         n = str(r + 1)
         styles = self.book.styles(bold)
         refs = self._refs(len(values))
+        memo = self._memo
+        remember = len(memo) < MEMO_SIZE
         cells = []
         add = cells.append
         for col, value in enumerate(values):
-            ref = refs[col] + n
             kind = type(value)
-            if kind is str and len(value) <= MEMO_CHARS:
-                memo = self._memo.get((col, value, bold))
-                if memo is not None:
-                    add(memo[0] + n + memo[1])
+            key = None
+            if value is None or kind is date or (kind is str and len(value) <= MEMO_CHARS):
+                key = (col, value, bold)
+                known = memo.get(key)
+                if known is not None:
+                    add(known[0] + n + known[1])
                     continue
+            ref = refs[col] + n
             if kind is str and value:
                 style = styles["quoted"] if value[0] in FORMULA_LEAD else styles["text"]
                 text = _xml_text(value[:CELL_MAX])
                 if text[0] in _SPACE or text[-1] in _SPACE or "\n" in text:
-                    add(
+                    cell = (
                         f'<c r="{ref}" s="{style}" t="inlineStr"><is><t xml:space="preserve">'
                         f"{text}</t></is></c>"
                     )
                 else:
-                    add(f'<c r="{ref}" s="{style}" t="inlineStr"><is><t>{text}</t></is></c>')
+                    cell = f'<c r="{ref}" s="{style}" t="inlineStr"><is><t>{text}</t></is></c>'
             elif value is None or value == "":
-                add(f'<c r="{ref}" s="{styles["blank"]}"/>')
+                cell = f'<c r="{ref}" s="{styles["blank"]}"/>'
             elif kind is int or kind is float:
-                add(f'<c r="{ref}" s="{styles["num"]}"><v>{value!r}</v></c>')
+                cell = f'<c r="{ref}" s="{styles["num"]}"><v>{value!r}</v></c>'
             elif kind is date:
-                add(f'<c r="{ref}" s="{styles["date"]}"><v>{(value - EPOCH).days}</v></c>')
+                cell = f'<c r="{ref}" s="{styles["date"]}"><v>{(value - EPOCH).days}</v></c>'
             else:
-                cell_kind, cell = _cell(value)
+                cell_kind, value = _cell(value)
                 style = styles[cell_kind]
                 if cell_kind == "date":
-                    add(f'<c r="{ref}" s="{style}"><v>{(cell - EPOCH).days}</v></c>')
+                    cell = f'<c r="{ref}" s="{style}"><v>{(value - EPOCH).days}</v></c>'
                 elif cell_kind in ("num", "pct"):
-                    add(f'<c r="{ref}" s="{style}"><v>{cell!r}</v></c>')
+                    cell = f'<c r="{ref}" s="{style}"><v>{value!r}</v></c>'
                 else:
-                    text = _xml_text(cell)
-                    add(f'<c r="{ref}" s="{style}" t="inlineStr"><is><t>{text}</t></is></c>')
-        if len(self._memo) < MEMO_SIZE:
-            for col, value in enumerate(values):
-                if type(value) is str and len(value) <= MEMO_CHARS:
-                    head, _, tail = cells[col].partition(f'"{refs[col]}{n}"')
-                    self._memo[(col, value, bold)] = (f'{head}"{refs[col]}', f'"{tail}')
+                    text = _xml_text(value)
+                    cell = f'<c r="{ref}" s="{style}" t="inlineStr"><is><t>{text}</t></is></c>'
+            add(cell)
+            if key is not None and remember:
+                head = 6 + len(refs[col])  # '<c r="' and the column's letters
+                memo[key] = (cell[:head], cell[head + len(n) :])
         ws.fh.write(f'<row r="{n}">{"".join(cells)}</row>')
         if ws.dim_rowmin is None:
             ws.dim_rowmin = r

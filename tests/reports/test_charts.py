@@ -75,3 +75,26 @@ async def test_units_are_in_tree_order_not_ranked(store, people):
         )
     assert data.units == ["城关镇"]
     assert sum(sum(v) for _, _, v in data.series) == 3
+
+
+async def test_the_trend_adds_up_the_confirmed_monthly_reports(store, people):
+    from models import OrgReport
+
+    rec = await build_records(store, people, member_items=4, org_items=0)
+    async with store.write() as s:
+        s.add(
+            OrgReport(
+                campaign_id=rec.campaign.id,
+                org_id=people.orgs["village"],
+                month="2027-05",
+                figures={"items": 4, "done": 1, "on_track": 2, "blocked": 1, "unreported": 0},
+                confirmed_by=people.ids["secretary"],
+            )
+        )
+    async with store.read() as s:
+        county = await s.get(Org, people.orgs["county"])
+        data = await charts.trend_chart(s, rec.campaign, county, TODAY, Labels("zh_CN"))
+    assert data.months == ["5月", "6月"]
+    series = {key: values for key, _, values in data.series}
+    assert [series[k][0] for k in ("done", "on_track", "blocked", "unreported")] == [1, 2, 1, 0]
+    assert sum(series[k][1] for k in series) > 0  # this month: the live roll-up
