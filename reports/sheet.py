@@ -23,8 +23,10 @@ from typing import Any
 
 import xlsxwriter
 
-#: what makes a cell's text a formula to a spreadsheet program (OWASP "CSV injection")
-FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+from campaign.cells import FORMULA_LEAD, neutral, risky
+
+__all__ = ["FORMULA_LEAD", "Book", "Percent", "Sheet", "neutral", "risky"]
+
 #: Excel's limit on a sheet name, and the characters it refuses in one
 SHEET_NAME_MAX = 31
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\']")
@@ -34,16 +36,6 @@ CELL_MAX = 32767
 MEMO_CHARS = 40
 MEMO_SIZE = 20_000
 A4 = 9
-
-
-def risky(text: str) -> bool:
-    """Tell whether a spreadsheet would read this text as (the start of) a formula."""
-    return bool(text) and text.startswith(FORMULA_LEAD)
-
-
-def neutral(text: str) -> str:
-    """Return text that no spreadsheet evaluates: risky text gets an apostrophe in front."""
-    return "'" + text if risky(text) else text
 
 
 def sheet_name(name: str, taken: set[str]) -> str:
