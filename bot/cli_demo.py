@@ -208,7 +208,7 @@ async def run_demo(members: int, out=sys.stdout, locale: str = "zh_CN") -> None:
             file=out,
         )
         console = ConsoleSession(services, out=out, locale=locale)
-        jobs = Jobs(services.store, services.core.codec, clock=clock)
+        jobs = Jobs(services.store, services.core.codec, clock=clock, documents=services.documents)
         for narration, seat, lines in script(invite.token, year, locale):
             if narration:
                 text = cat.render(narration, locale)

@@ -12,11 +12,13 @@ from bot.outbox import OutboxWorker
 from bot.ratelimit import RateLimiter, telegram_limits
 from bot.settings import Settings
 from campaign.db import Store
+from campaign.documents import Documents
 from campaign.store_keys import store_key
 from handlers.app import build_core
 from handlers.context import CoreConfig
 from handlers.core import Core
 from models.base import utcnow
+from reports.service import Reports
 
 
 @dataclass
@@ -26,6 +28,11 @@ class Services:
     settings: Settings
     store: Store
     core: Core
+
+    @property
+    def documents(self) -> Documents | None:
+        """Return the maker of attachments and charts the core uses."""
+        return self.core.documents
 
     def worker(self, messengers: dict[str, Messenger], **kwargs) -> OutboxWorker:
         """Return an outbox worker that delivers through ``messengers`` at the set rate."""
@@ -58,6 +65,7 @@ async def build_services(
     secret = settings.signing_key or await store_key(store)
     core = build_core(
         store,
+        documents=Reports(),
         secret=secret,
         config=CoreConfig(
             bot_username=bot_username or settings.bot_username,

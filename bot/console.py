@@ -16,6 +16,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TextIO
 
 from sqlmodel import select
@@ -57,6 +58,8 @@ class ConsoleMessenger:
     _counter: dict[str, int] = field(default_factory=dict)
     transcript: list[tuple[str, str]] = field(default_factory=list)
     platform: str = PLATFORM
+    #: where files the bot sends are written, so the person can open them
+    files_dir: Path = field(default_factory=lambda: Path("pledgebot-files"))
     _next_id: int = 0
 
     def _head(self, chat_id: str) -> str:
@@ -141,7 +144,21 @@ class ConsoleMessenger:
         if message.keyboard == "menu" and message.keyboard_rows:
             keys = " | ".join(label for row in message.keyboard_rows for label in row)
             print(f"   ⌨ {keys}", file=self.out)
+        if message.attachment:
+            print(f"   📎 {self._save(message.attachment)}", file=self.out)
         self.out.flush()
+
+    def _save(self, attachment: dict) -> str:
+        """Write a sent file to the files directory; return its path (a terminal shows no file)."""
+        data = attachment.get("data")
+        if data is None:
+            return str(attachment.get("path") or attachment.get("file_id") or "")
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        name = Path(attachment.get("filename") or "file").name
+        path = self.files_dir / f"{attachment.get('stored', 0)}-{name}"
+        path.write_bytes(data)
+        self.transcript.append(("file", str(path)))
+        return str(path.resolve())
 
 
 class ConsoleSession:

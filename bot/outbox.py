@@ -27,6 +27,7 @@ claimed batch goes out twice.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import math
@@ -50,6 +51,7 @@ from bot.delivery import (
     split_text,
 )
 from bot.ratelimit import RateLimiter
+from campaign import files
 from campaign.db import Store, is_unavailable
 from models.base import utcnow
 from models.dialog import Outbox, OutboxStatus
@@ -462,6 +464,10 @@ class OutboxWorker:
                     menu = render_menu(payload["commands"], locale)
                 else:
                     message = render_reply(Reply.from_payload(payload), locale)
+                    if message.attachment and message.attachment.get("stored"):
+                        message = await self._with_file(message)
+            except DeliveryError as exc:
+                return self._failed(row, exc)
             except Exception as exc:  # a payload we cannot render: retry, then give up
                 log.warning("outbox %s cannot be rendered: %r", row.id, exc)
                 return self._failed(row, DeliveryError(repr(exc)[:400]))
@@ -512,6 +518,17 @@ class OutboxWorker:
                 slot=True,
             )
             return _DONE
+
+    async def _with_file(self, message: RenderedMessage) -> RenderedMessage:
+        """Return the message with its stored file's bytes (``data``) beside the reference."""
+        attachment = dict(message.attachment or {})
+        async with self.store.read() as session:
+            stored = await files.load(session, int(attachment["stored"]))
+        if stored is None:
+            raise DeliveryError(f"stored file {attachment['stored']} is gone", permanent=True)
+        attachment["data"] = stored.content
+        attachment.setdefault("filename", stored.name)
+        return dataclasses.replace(message, attachment=attachment)
 
     def _network_fault(self, platform: str) -> None:
         """Back off the whole platform after faults in a row, so an outage burns no retries.

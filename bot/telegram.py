@@ -48,6 +48,7 @@ from aiogram.types import (
     BotCommandScopeAllGroupChats,
     BotCommandScopeChat,
     BotCommandScopeDefault,
+    BufferedInputFile,
     CallbackQuery,
     ErrorEvent,
     FSInputFile,
@@ -400,7 +401,9 @@ class TelegramMessenger:
         self, chat: int | str, attachment: dict, caption: str | None, markup: Any
     ) -> Message:
         source: Any = attachment.get("file_id")
-        if not source:
+        if attachment.get("data") is not None:
+            source = BufferedInputFile(attachment["data"], filename=attachment.get("filename"))
+        elif not source:
             source = FSInputFile(attachment["path"], filename=attachment.get("filename"))
         if attachment.get("kind") == "photo":
             return await self.bot.send_photo(chat, source, caption=caption, reply_markup=markup)
@@ -760,7 +763,8 @@ async def run_bot(
         if scheduler:
             # The leader runs the campaign calendar; what it queues is delivered by the worker.
             calendar = build_scheduler(
-                Jobs(services.store, services.core.codec), after_tick=worker.kick
+                Jobs(services.store, services.core.codec, documents=services.documents),
+                after_tick=worker.kick,
             )
             calendar.start()
         try:

@@ -24,6 +24,10 @@ class Action(StrEnum):
     SUMMARY = "summary"
     LEDGER = "ledger"
     EVALUATE = "evaluate"
+    EXPORT = "export"
+    CHART = "chart"
+    SPOTCHECK = "spotcheck"
+    SELFCHECK = "selfcheck"
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,13 @@ def allowed_actions(actor: Actor | None) -> list[Action]:
         out.append(Action.BIND_GROUP)
     if actor.has(Role.EVALUATOR):
         out.append(Action.EVALUATE)
+    out.append(Action.EXPORT)
+    if actor.has(Role.REVIEWER) or actor.has(Role.OFFICE):
+        out.append(Action.CHART)
+    if actor.has(Role.OFFICE):
+        out.append(Action.SPOTCHECK)
+    if actor.has(Role.SECRETARY):
+        out.append(Action.SELFCHECK)
     return out
 
 
@@ -210,3 +221,36 @@ async def may_supervise(session: AsyncSession, actor: Actor, pledge: Pledge) -> 
         return True
     org = await session.get(Org, pledge.org_id)
     return org is not None and oversees_from_above(actor, org)
+
+
+# -- who may see which documents: the policy of /summary ---------------------------------------
+
+
+def oversight_orgs(actor: Actor) -> list[int]:
+    """Return the organizations whose figures and forms the actor may see, in grant order.
+
+    A secretary sees their branch; a reviewer or a campaign office their level and below.
+    """
+    roles = (Role.SECRETARY, Role.REVIEWER, Role.OFFICE)
+    return list(dict.fromkeys(g.org_id for g in actor.grants if g.role in roles))
+
+
+def may_oversee(actor: Actor, org: Org) -> bool:
+    """Tell whether the actor may see an organization's figures and forms (as in /summary)."""
+    for g in actor.grants:
+        if g.role is Role.SECRETARY and g.org_id == org.id:
+            return True
+        if g.role in (Role.REVIEWER, Role.OFFICE) and org.path.startswith(g.org_path):
+            return True
+    return False
+
+
+def may_export(actor: Actor, org: Org, form: int) -> bool:
+    """Tell whether the actor may export attachment ``form`` of ``org``.
+
+    Whoever oversees the organization gets every form; a member gets their own form 2 (the
+    forms are then limited to their own pledge).
+    """
+    if may_oversee(actor, org):
+        return True
+    return form == 2 and org.id == actor.org_id

@@ -453,7 +453,7 @@ async def decide(
                 key=f"ret:{pledge_id}:{version}:{drafter}",
             )
     else:
-        await publish.publish(session, pledge, actor_id=actor.member_id)
+        await publish.publish(session, pledge, actor_id=actor.member_id, codec=codec)
     return pledge
 
 

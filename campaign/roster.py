@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from campaign import cells as sheet_cells
 from campaign.db import Store
 from campaign.identity import normalize_phone
 from models.base import utcnow
@@ -236,7 +237,10 @@ def _count_lines(path: Path) -> int:
 def _csv_rows(path: Path) -> Iterator[list[Any]]:
     with path.open("r", encoding="utf-8-sig", newline="") as fh:
         try:
-            yield from csv.reader(fh)
+            for row in csv.reader(fh):
+                # an apostrophe put in front of formula-like text (ours, or Excel's "save as
+                # CSV") is not part of the value
+                yield [sheet_cells.plain(cell) for cell in row]
         except UnicodeDecodeError as exc:
             raise RosterFileError(_ERR + "file_not_utf8") from exc
         except csv.Error as exc:
@@ -271,12 +275,22 @@ def write_roster(path: Path | str, rows: Iterable[Sequence[str]]) -> int:
     count = 0
     if path.suffix.lower() == ".xlsx":
         from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
 
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet("花名册")
         sheet.append(list(HEADER))
+
+        def text_cell(value: str):
+            if not sheet_cells.risky(value):
+                return value
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"  # text, never a formula
+            cell.quotePrefix = True
+            return cell
+
         for row in rows:
-            sheet.append(list(row))
+            sheet.append([text_cell(str(v)) for v in row])
             count += 1
         workbook.save(path)
         return count
@@ -284,7 +298,7 @@ def write_roster(path: Path | str, rows: Iterable[Sequence[str]]) -> int:
         writer = csv.writer(fh)
         writer.writerow(HEADER)
         for row in rows:
-            writer.writerow(row)
+            writer.writerow([sheet_cells.neutral(str(v)) for v in row])
             count += 1
     return count
 

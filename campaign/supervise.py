@@ -9,6 +9,7 @@ pledge) or by an upper level, has a deadline, and is closed only by whoever open
 from __future__ import annotations
 
 import calendar
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -535,7 +536,13 @@ async def close_rectification(
 
 @dataclass(frozen=True)
 class LedgerRow:
-    """One item of a ledger (台账): registered, month by month, crossed off."""
+    """One item of a ledger (台账): registered, month by month, crossed off.
+
+    Attributes:
+        months: month key → the state reported that month (``Progress`` values).
+        note: the newest note reported on the item (a blocked reason, what was done).
+        rect_deadline: the deadline of a rectification still open on the item or its pledge.
+    """
 
     owner: str
     kind: str
@@ -550,6 +557,190 @@ class LedgerRow:
     member_id: int | None = None
     note: str = ""
     photos: int = 0
+    org_id: int | None = None
+    org: str = ""
+    org_full: str = ""
+    org_path: str = ""
+    post: str = ""
+    rect_deadline: date | None = None
+
+
+#: the states an item can have in the ledger
+LEDGER_STATES = ("done", "overdue", "blocked", "on_track", "unreported")
+#: branches whose items are read at once (bounds memory on a city-wide ledger)
+LEDGER_CHUNK = 400
+
+
+def ledger_state(done_on: date | None, deadline: date | None, months: dict, today: date) -> str:
+    """Return an item's state in the ledger: done, overdue, blocked, on track or unreported."""
+    return _state(done_on, deadline, months, today, month_of(today))
+
+
+def _state(done_on, deadline, months: dict, today: date, this_month: str) -> str:
+    if done_on is not None:
+        return "done"
+    if deadline and deadline < today:
+        return "overdue"
+    if months.get(this_month) == Progress.BLOCKED.value:
+        return "blocked"
+    if this_month in months:
+        return "on_track"
+    return "unreported"
+
+
+async def ledger_orgs(
+    session: AsyncSession, campaign_id: int, org_path: str, kind: OwnerKind | None = None
+) -> list[Org]:
+    """Return the organizations of a subtree with published pledges, in tree order."""
+    query = (
+        select(Org)
+        .join(Pledge, col(Pledge.org_id) == Org.id)
+        .where(
+            Pledge.campaign_id == campaign_id,
+            Pledge.status == PledgeStatus.PUBLISHED,
+            col(Org.path).startswith(org_path),
+        )
+        .distinct()
+    )
+    if kind is not None:
+        query = query.where(Pledge.owner_kind == kind)
+    rows = list((await session.exec(query)).all())
+    return sorted(rows, key=lambda o: [int(x) for x in o.path.strip("/").split("/") if x])
+
+
+def _month_states(packed: str | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in (packed or "").split(","):
+        if part:
+            month, _, state = part.partition(":")
+            out[month] = state
+    return out
+
+
+async def ledger_rows(
+    session: AsyncSession,
+    campaign_id: int,
+    org_path: str,
+    today: date,
+    *,
+    kind: OwnerKind | None = None,
+    orgs: list[Org] | None = None,
+) -> AsyncIterator[LedgerRow]:
+    """Yield the ledger of a subtree (attachments 3–4), organization by organization.
+
+    Items come in tree order (each organization's own pledge first, then its members'), a
+    few hundred organizations at a time, so a city-wide ledger streams in bounded memory.
+    """
+    if orgs is None:
+        orgs = await ledger_orgs(session, campaign_id, org_path, kind)
+    dialect = session.bind.dialect.name
+    rep = ProgressReport.__table__.c
+    packed = rep.month + ":" + rep.status
+    agg = (
+        func.string_agg(packed, ",") if dialect == "postgresql" else func.group_concat(packed, ",")
+    )
+    for start in range(0, len(orgs), LEDGER_CHUNK):
+        chunk = orgs[start : start + LEDGER_CHUNK]
+        by_id = {o.id: o for o in chunk}
+        where = [
+            Pledge.campaign_id == campaign_id,
+            Pledge.status == PledgeStatus.PUBLISHED,
+            col(Pledge.org_id).in_(list(by_id)),
+        ]
+        if kind is not None:
+            where.append(Pledge.owner_kind == kind)
+        pledges = {
+            pid: (org_id, okind, at.date() if at else None, post or "", name or "")
+            for pid, org_id, okind, at, post, name in (
+                await session.exec(
+                    select(
+                        Pledge.id,
+                        Pledge.org_id,
+                        Pledge.owner_kind,
+                        Pledge.published_at,
+                        Pledge.post,
+                        Member.name,
+                    )
+                    .outerjoin(Member, col(Member.id) == Pledge.owner_member_id)
+                    .where(*where)
+                )
+            ).all()
+        }
+        items = (
+            await session.exec(
+                select(
+                    PledgeItem.id,
+                    PledgeItem.pledge_id,
+                    PledgeItem.seq,
+                    PledgeItem.content,
+                    PledgeItem.deadline,
+                    PledgeItem.done_on,
+                )
+                .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
+                .where(*where)
+            )
+        ).all()
+        months = dict(
+            (
+                await session.exec(
+                    select(rep.item_id, agg)
+                    .join(Pledge, col(Pledge.id) == rep.pledge_id)
+                    .where(*where)
+                    .group_by(rep.item_id)
+                )
+            ).all()
+        )
+        notes: dict[int, str] = {}
+        for item_id, note in (
+            await session.exec(
+                select(rep.item_id, rep.note)
+                .join(Pledge, col(Pledge.id) == rep.pledge_id)
+                .where(*where, rep.note != "")
+                .order_by(rep.month)
+            )
+        ).all():
+            notes[item_id] = note
+        rects: dict[tuple[int, int | None], date] = {}
+        for pledge_id, item_id, deadline in (
+            await session.exec(
+                select(Rectification.pledge_id, Rectification.item_id, Rectification.deadline)
+                .join(Pledge, col(Pledge.id) == Rectification.pledge_id)
+                .where(*where, Rectification.status != RectificationStatus.CLOSED)
+            )
+        ).all():
+            rects[(pledge_id, item_id)] = deadline
+        order = {o.id: n for n, o in enumerate(chunk)}
+        org_kind = OwnerKind.ORG
+        facts = {o.id: (o.id, o.name, o.full_name, o.path) for o in chunk}
+
+        def place(row, pledges=pledges, order=order, org_kind=org_kind):
+            org_id, okind = pledges[row[1]][:2]
+            return (order[org_id], okind is not org_kind, row[1], row[2], row[0])
+
+        this_month = month_of(today)
+        for item_id, pledge_id, _, content, deadline, done_on in sorted(items, key=place):
+            org_id, okind, registered, post, name = pledges[pledge_id]
+            oid, oname, ofull, opath = facts[org_id]
+            states = _month_states(months.get(item_id))
+            yield LedgerRow(
+                owner=oname if okind is org_kind else name,
+                kind=okind.value,
+                content=content,
+                registered=registered,
+                deadline=deadline,
+                months=states,
+                done_on=done_on,
+                state=_state(done_on, deadline, states, today, this_month),
+                item_id=item_id,
+                pledge_id=pledge_id,
+                org_id=oid,
+                org=oname,
+                org_full=ofull,
+                org_path=opath,
+                post=post,
+                note=notes.get(item_id, ""),
+                rect_deadline=rects.get((pledge_id, item_id)) or rects.get((pledge_id, None)),
+            )
 
 
 async def ledger(

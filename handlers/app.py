@@ -15,8 +15,11 @@ from campaign.cards import (
     ReviewCb,
 )
 from campaign.db import Store
+from campaign.documents import Documents
 from campaign.monthly import MONTHLY_TYPES, ProgressCb, RestCb, SummaryCb
+from campaign.publish import PrintCb
 from handlers import (
+    documents,
     evaluate,
     group,
     look_back,
@@ -100,6 +103,12 @@ def build_router() -> Router:
     r.button(model_example.ModelReportCb, model_example.on_report)
     r.dialog(model_example.DIALOG, model_example.on_input)
     r.poll = evaluate.on_poll
+    r.command("export", documents.on_export)
+    r.button(documents.ExportCb, documents.on_export_button)
+    r.command("chart", documents.on_chart)
+    r.command("spotcheck", documents.on_spotcheck)
+    r.command("selfcheck", documents.on_selfcheck)
+    r.button(PrintCb, documents.on_print, public=True)
     r.contact = start.on_contact
     return r
 
@@ -110,10 +119,15 @@ def build_core(
     secret: bytes,
     config: CoreConfig | None = None,
     clock: Callable[[], datetime] = utcnow,
+    documents: Documents | None = None,
 ) -> Core:
-    """Return a core over ``store``, its buttons signed with ``secret``."""
+    """Return a core over ``store``, its buttons signed with ``secret``.
+
+    ``documents`` makes the files of /export, /chart and /spotcheck; without it those
+    commands answer that files are not available here.
+    """
     router = build_router()
     # Cards queued by the jobs carry these types; they must decode even without a handler.
     types = dict.fromkeys([*router.callback_types(), *MONTHLY_TYPES])
     codec = CallbackCodec(secret, list(types))
-    return Core(store, router, codec, config=config, clock=clock)
+    return Core(store, router, codec, config=config, clock=clock, documents=documents)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from campaign.access import Actor
+from campaign.documents import Documents
 from handlers.callbacks import CallbackCodec, CallbackData
 from handlers.events import ChatType, Event, Sender
 from models.campaign import DEFAULT_TIMEZONE
@@ -65,6 +66,8 @@ class Ctx:
     extra_outbox: list[int] = field(default_factory=list)
     #: commands this deployment has; menus and /help list only these
     commands: frozenset[str] = frozenset()
+    #: the documents port (attachments, charts, spot check), if this deployment makes files
+    documents: Documents | None = None
 
     @property
     def sender(self) -> Sender:

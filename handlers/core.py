@@ -30,6 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from campaign import outbox
 from campaign.access import load_actor
 from campaign.db import Store, StoreUnavailable, is_unavailable
+from campaign.documents import Documents
 from campaign.identity import account_for
 from handlers.callbacks import CallbackCodec
 from handlers.context import CoreConfig, Ctx, State
@@ -79,8 +80,10 @@ class Core:
         *,
         config: CoreConfig | None = None,
         clock: Callable[[], datetime] = utcnow,
+        documents: Documents | None = None,
     ) -> None:
         self.store = store
+        self.documents = documents
         self.router = router
         self.codec = codec
         self.config = config or CoreConfig()
@@ -158,6 +161,7 @@ class Core:
                 account=account,
                 actor=actor,
                 commands=frozenset(self.router.commands),
+                documents=self.documents,
             )
             if refused is not None:
                 # Refused text leaves everything as it was, the dialog's place included.

@@ -79,5 +79,5 @@ async def on_public(ctx: Ctx) -> list[Reply]:
     else:
         return []
     org = await ctx.session.get(Org, org_id)
-    pledges = await publish.listing(ctx.session, org_id)
+    pledges = await publish.listing(ctx.session, org_id, today=ctx.today())
     return [ctx.reply("publish.listing", org=org.name, pledges=pledges)]

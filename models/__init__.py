@@ -15,6 +15,7 @@ from models.evaluation import (
     Rating,
     Side,
 )
+from models.files import StoredFile
 from models.lookback import LookBack, LookBackOpinion, LookBackState, OwnerAnswer
 from models.model_example import ModelExample, ModelProgress
 from models.org import Account, Category, GroupLink, Invite, Member, Org, OrgType, Role, RoleGrant
@@ -89,4 +90,5 @@ __all__ = [
     "RoleGrant",
     "Side",
     "StoreValue",
+    "StoredFile",
 ]

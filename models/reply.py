@@ -59,11 +59,28 @@ class Button:
         )
 
 
+class AttachmentKind(StrEnum):
+    """How a file is shown: a document to download, or a photo shown in the chat."""
+
+    DOCUMENT = "document"
+    PHOTO = "photo"
+
+
 @dataclass(frozen=True)
 class Attachment:
-    """A file sent with a reply: a document or a photo, by path or by platform file id."""
+    """A file sent with a reply: a generated file kept in the database, or a platform file.
+
+    Attributes:
+        kind: ``document`` or ``photo`` (an ``AttachmentKind`` value).
+        stored: id of a ``StoredFile`` row (what the bot generated); the delivery worker
+            reads its bytes when it sends.
+        path: a file on the sending machine's disk (tools and tests only).
+        file_id: a file the platform already has.
+        filename: the name the recipient sees.
+    """
 
     kind: str
+    stored: int | None = None
     path: str | None = None
     file_id: str | None = None
     filename: str | None = None

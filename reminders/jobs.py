@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from campaign import (
     cards,
     evaluate,
+    files,
     fulfil,
     look_back,
     model_examples,
@@ -33,15 +34,18 @@ from campaign import (
     supervise,
 )
 from campaign.db import Store
+from campaign.documents import Documents
+from campaign.publish import GROUP_LOCALE
 from models.base import utcnow
 from models.callbacks import CallbackCodec
 from models.campaign import Campaign, JobRun
 from models.dialog import Priority
-from models.org import Member, Org, Role, RoleGrant
+from models.org import Account, GroupLink, Member, Org, Role, RoleGrant
 from models.pledge import Pledge, PledgeStatus
 from models.progress import Rectification, RectificationStatus
 from models.reply import Reply
 from reminders.calendar import DueJob, due_jobs, quarter_key
+from templates import catalog
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +60,18 @@ class Jobs:
     """Run the calendar of every active campaign."""
 
     def __init__(
-        self, store: Store, codec: CallbackCodec, *, clock: Callable[[], datetime] = utcnow
+        self,
+        store: Store,
+        codec: CallbackCodec,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        documents: Documents | None = None,
     ) -> None:
         self.store = store
         self.codec = codec
         self.clock = clock
+        #: makes the bulletin's chart and attachment 5; without it the bulletin is text only
+        self.documents = documents
 
     async def tick(self, now: datetime | None = None) -> dict[str, int]:
         """Run whatever is due now; return how many messages each job queued."""
@@ -215,7 +226,12 @@ class Jobs:
         return count
 
     async def _job_quarter(self, session, camp, due, day) -> int:
-        """Send the quarterly bulletin (季度通报) of the quarter just ended to each level."""
+        """Send the quarterly bulletin (季度通报) of the quarter just ended to each level.
+
+        Each level's offices and reviewers, and every group linked to an organization of the
+        campaign, get the level's figures, its chart (fulfilment by unit) and the month's
+        attachment 5 (the monthly report form).
+        """
         month = previous_month(day)
         ended = quarter_key(date.fromisoformat(f"{month}-01"))  # the quarter just ended
         root = await session.get(Org, camp.root_org_id)
@@ -231,25 +247,71 @@ class Jobs:
                 )
             )
         ).all()
+        groups = (
+            await session.exec(
+                select(GroupLink)
+                .join(Org, col(Org.id) == GroupLink.org_id)
+                .where(col(Org.path).startswith(root.path))
+                .order_by(col(GroupLink.id))
+            )
+        ).all()
         count = 0
         summaries: dict[int, dict] = {}
-        for member_id, org_id in grants:
+        files_of: dict[tuple[int, str], list[Reply]] = {}
+
+        async def summary_of(org_id: int) -> dict:
             if org_id not in summaries:
                 summaries[org_id] = await rollup.monthly_rollup(
                     session, camp.id, org_id, month, day
                 )
-            summary = summaries[org_id]
+            return summaries[org_id]
+
+        async def attachments(org_id: int, locale: str) -> list[Reply]:
+            if (org_id, locale) not in files_of:
+                files_of[(org_id, locale)] = await self._bulletin_files(
+                    session, camp, org_id, month, day, locale
+                )
+            return files_of[(org_id, locale)]
+
+        for member_id, org_id in grants:
+            summary = await summary_of(org_id)
             if not summary["figures"]["items"]:
                 continue
-            count += len(
-                await outbox.notify_member(
+            key = f"bulletin:{camp.id}:{due.period}:{org_id}:{member_id}"
+            replies = [Reply("bulletin.quarter", {**summary, "quarter": ended})]
+            # the files in the language of the member's first account (a file is not rendered
+            # again for each account)
+            locales = await self._locales(session, member_id)
+            if locales:
+                replies += await attachments(org_id, locales[0])
+            for i, reply in enumerate(replies):
+                count += len(
+                    await outbox.notify_member(
+                        session,
+                        member_id,
+                        reply,
+                        key=key if i == 0 else f"{key}:{i}",
+                        priority=Priority.BROADCAST,
+                    )
+                )
+        for group in groups:
+            summary = await summary_of(group.org_id)
+            if not summary["figures"]["items"]:
+                continue
+            key = f"bulletin:{camp.id}:{due.period}:group:{group.platform}:{group.chat_id}"
+            replies = [Reply("bulletin.quarter", {**summary, "quarter": ended})]
+            replies += await attachments(group.org_id, GROUP_LOCALE)
+            for i, reply in enumerate(replies):
+                row = await outbox.enqueue(
                     session,
-                    member_id,
-                    Reply("bulletin.quarter", {**summary, "quarter": ended}),
-                    key=f"bulletin:{camp.id}:{due.period}:{org_id}:{member_id}",
+                    platform=group.platform,
+                    chat_id=group.chat_id,
+                    reply=reply,
+                    locale=GROUP_LOCALE,
+                    key=f"{key}:{i}",
                     priority=Priority.BROADCAST,
                 )
-            )
+                count += row is not None
         return count
 
     async def _job_eval_open(self, session, camp, due, day) -> int:
@@ -298,6 +360,56 @@ class Jobs:
         """Close the public polls whose days are over (each once: its status says so)."""
         async with self.store.write() as session:
             return await polls.close_due(session, camp, now)
+
+    async def _locales(self, session: AsyncSession, member_id: int) -> list[str]:
+        rows = await session.exec(
+            select(Account.locale).where(
+                Account.member_id == member_id,
+                Account.active == True,  # noqa: E712
+            )
+        )
+        return list(dict.fromkeys(rows.all()))
+
+    async def _bulletin_files(
+        self, session: AsyncSession, camp: Campaign, org_id: int, month: str, day: date, locale
+    ) -> list[Reply]:
+        """Return the chart and attachment 5 of a level as replies carrying the files."""
+        if self.documents is None:
+            return []
+        org = await session.get(Org, org_id)
+        now = utcnow()
+        out = []
+        try:
+            drawn = await self.documents.charts(
+                session, camp, org, today=day, locale=locale, which=("fulfilment",)
+            )
+            for chart in drawn:
+                name = files.file_name(
+                    locale, "chart", name=chart.name, org=org.name, period=month
+                )
+                out.append(
+                    Reply(
+                        "bulletin.chart_caption",
+                        {"org": org.name, "name": chart.name, "period": month},
+                        attachment=await files.keep(session, name, chart.png),
+                    )
+                )
+            made = await self.documents.export(
+                session, camp, org, 5, today=day, now=now, locale=locale, month=month
+            )
+        except Exception:  # a file that cannot be made must not hold the bulletin back
+            log.exception("bulletin files for org %s failed", org_id)
+            return out
+        if made is not None:
+            form = catalog().render("doc.form.5", locale)
+            out.append(
+                Reply(
+                    "bulletin.file_caption",
+                    {"form": form, "org": org.name, "period": month},
+                    attachment=await files.keep(session, made.name, made.data),
+                )
+            )
+        return out
 
     async def _review_timeouts(self, camp: Campaign, now: datetime) -> int:
         timeout = timedelta(hours=camp.review_timeout_hours)

@@ -47,10 +47,18 @@ class EditingMessenger(RecordingMessenger):
 class ChatBot:
     """The core, the outbox worker and a transcript, as a platform adapter would drive them."""
 
-    def __init__(self, store, people, now: Callable[[], datetime], *, editing: bool = False):
+    def __init__(
+        self,
+        store,
+        people,
+        now: Callable[[], datetime],
+        *,
+        editing: bool = False,
+        documents=None,
+    ):
         self.store = store
         self.people = people
-        self.core = build_core(store, secret=SECRET, clock=now)
+        self.core = build_core(store, secret=SECRET, clock=now, documents=documents)
         self.messenger = EditingMessenger() if editing else RecordingMessenger()
         self.worker = OutboxWorker(store, {"test": self.messenger})
         self.toasts: list[str] = []

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 10:26:25.328841
+Create Date: 2026-12-03 10:42:44.985677
 """
 from alembic import op
 import sqlalchemy as sa
@@ -79,6 +79,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('processedupdate', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_processedupdate_at'), ['at'], unique=False)
+
+    op.create_table('storedfile',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('mime', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('content', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('storedfile', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_storedfile_created_at'), ['created_at'], unique=False)
 
     op.create_table('storevalue',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -718,6 +731,10 @@ def downgrade() -> None:
 
     op.drop_table('campaign')
     op.drop_table('storevalue')
+    with op.batch_alter_table('storedfile', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_storedfile_created_at'))
+
+    op.drop_table('storedfile')
     with op.batch_alter_table('processedupdate', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_processedupdate_at'))
 

@@ -14,6 +14,8 @@ The emulator is good enough to hold chats but answers in shapes a real Bot API n
   documents still show in the chat as text;
 * ``getChatMember`` and ``getChatAdministrators`` answer from ``set_chat_admins`` (a group
   nobody set is one where every member administers it);
+* multipart uploads (sendDocument, sendPhoto, sendMediaGroup) are parsed and their files kept
+  (``uploads()``), so a test can open what the bot sent;
 * ``setWebhook`` is pointed at a relay here that adds the secret header the emulator never
   sends, so webhook mode runs through the emulator as well; like Telegram, the relay sends an
   update the bot answered with an error (or did not answer) again, in order, with backoff. The
@@ -63,6 +65,19 @@ JSON_PARAMS = {
 }
 INT_PARAMS = {"chat_id", "message_id", "user_id", "offset", "limit", "timeout", "cache_time"}
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file the bot uploaded: to which chat, by which method, under which name."""
+
+    token: str
+    method: str
+    chat_id: Any
+    field: str
+    filename: str
+    data: bytes
+    caption: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +144,7 @@ class BotApiProxy:
         self._injected: dict[str, list[dict[str, Any]]] = {}
         self._update_ids: dict[str, int] = {}
         self._seen_updates: dict[str, set] = {}
+        self._uploads: list[Upload] = []
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -266,6 +282,32 @@ class BotApiProxy:
             "members_only": False,
         }
 
+    def uploads(
+        self, chat_id: Any = None, *, token: str | None = None, after: int = 0
+    ) -> list[Upload]:
+        """Return the files the bot uploaded, oldest first (optionally to one chat)."""
+        with self._lock:
+            found = list(self._uploads[after:])
+        return [
+            u
+            for u in found
+            if (chat_id is None or str(u.chat_id) == str(chat_id))
+            and (token is None or u.token == token)
+        ]
+
+    def wait_for_upload(
+        self, chat_id: Any, *, token: str | None = None, count: int = 1, timeout: float = 10.0
+    ) -> list[Upload]:
+        """Wait until the bot has uploaded ``count`` files to a chat; return them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.uploads(chat_id, token=token)
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(found)} of {count} uploads to {chat_id} in {timeout}s")
+            time.sleep(0.05)
+
     def _record(self, token: str, method: str, params: dict[str, Any]) -> None:
         with self._lock:
             self._seq += 1
@@ -282,11 +324,29 @@ class BotApiProxy:
                     params.update(body)
             else:
                 form = await request.post()
+                files = []
                 for key, value in form.items():
                     if isinstance(value, web.FileField):
                         params[key] = f"<file {value.filename}>"
+                        files.append((key, value.filename or key, value.file.read()))
                     else:
                         params[key] = value
+                if files:
+                    token = request.match_info["token"]
+                    method = request.match_info["method"]
+                    with self._lock:
+                        for key, name, data in files:
+                            self._uploads.append(
+                                Upload(
+                                    token,
+                                    method,
+                                    params.get("chat_id"),
+                                    key,
+                                    name,
+                                    data,
+                                    params.get("caption"),
+                                )
+                            )
         return _decode(params)
 
     async def _emulator(self, token: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -557,6 +617,15 @@ class BotApiProxy:
 
     async def _m_sendDocument(self, request, token, params) -> web.Response:
         return await self._send_file(token, params, "document")
+
+    async def _m_sendMediaGroup(self, request, token, params) -> web.Response:
+        media = params.get("media") or []
+        out = []
+        for entry in media if isinstance(media, list) else []:
+            one = {"chat_id": params.get("chat_id"), "caption": entry.get("caption")}
+            response = await self._send_file(token, one, entry.get("type") or "document")
+            out.append(json.loads(response.body)["result"])
+        return _ok(out)
 
     async def _local(self, token: str, method: str, params: dict[str, Any]) -> web.Response:
         """Answer a method the emulator does not implement."""

@@ -1,0 +1,251 @@
+"""/export, /chart, /spotcheck and /selfcheck: the attachments, charts and checks as files.
+
+Files are generated from the records inside the person's transaction, kept in the database
+(``campaign.files``) and sent by the outbox as a document or a photo. Access follows /summary
+(``campaign.access``): a secretary gets their branch, a reviewer or an office their subtree,
+a member their own application form.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from campaign import access, files, propose
+from campaign.cards import owner_name
+from campaign.documents import Documents
+from campaign.fulfil import local_now, month_from_code, month_of
+from campaign.publish import PrintCb
+from handlers.callbacks import CallbackData
+from handlers.context import Ctx
+from handlers.events import CommandReceived
+from models.campaign import Campaign
+from models.errors import DomainError
+from models.org import Org, OrgType, Role
+from models.pledge import Pledge, PledgeStatus
+from models.reply import Reply
+from templates import catalog
+
+#: forms offered for a branch, and for a level (application forms of members stay per branch)
+BRANCH_FORMS = (1, 2, 3, 4, 5, 6, 7)
+LEVEL_FORMS = (1, 3, 4, 5, 6, 7)
+#: units offered at once on the chooser
+MAX_UNITS = 6
+MONTH_ARG = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class ExportCb(CallbackData):
+    """Send attachment ``form`` of an organization (for ``month``, as 202705, or 0 for now)."""
+
+    prefix = "ex"
+    form: int
+    org_id: int
+    month: int = 0
+
+
+def _documents(ctx: Ctx) -> Documents:
+    if ctx.documents is None:
+        raise DomainError("export.unavailable")
+    return ctx.documents
+
+
+def _form_name(ctx: Ctx, form: int) -> str:
+    return catalog().render(f"doc.form.{form}", ctx.locale)
+
+
+async def _campaign(ctx: Ctx, org: Org) -> Campaign:
+    campaign = await propose.campaign_for(ctx.session, org)
+    if campaign is None:
+        raise DomainError("report.no_campaign")
+    return campaign
+
+
+def _month_arg(ctx: Ctx) -> int:
+    args = ctx.event.args.strip() if isinstance(ctx.event, CommandReceived) else ""
+    match = MONTH_ARG.match(args)
+    return int(match.group(1) + match.group(2)) if match else 0
+
+
+async def on_export(ctx: Ctx) -> list[Reply]:
+    """Offer the forms the person may export; a member gets their own form 2 at once."""
+    actor = ctx.actor
+    month = _month_arg(ctx)
+    org_ids = access.oversight_orgs(actor)
+    if not org_ids:
+        own = await ctx.session.get(Org, actor.org_id)
+        return await _send(ctx, own, 2, month)
+    rows = []
+    orgs = [o for o in [await ctx.session.get(Org, i) for i in org_ids[:MAX_UNITS]] if o]
+    for org in orgs:
+        secretary = actor.is_secretary_of(org.id) and not any(
+            g.org_id == org.id and g.role is not Role.SECRETARY for g in actor.grants
+        )
+        forms = BRANCH_FORMS if secretary or org.type is not OrgType.LEVEL else LEVEL_FORMS
+        buttons = [
+            ctx.button(
+                "export.button_org" if len(orgs) > 1 else "export.button",
+                ExportCb(form, org.id, month),
+                name=catalog().render(f"doc.short.{form}", ctx.locale),
+                org=org.name,
+            )
+            for form in forms
+        ]
+        rows += [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
+    if len(orgs) == 1:
+        return [Reply("export.choose", {"org": orgs[0].name}, buttons=tuple(rows))]
+    return [Reply("export.choose_level", buttons=tuple(rows))]
+
+
+async def on_export_button(ctx: Ctx, cb: CallbackData) -> list[Reply]:
+    """Build the chosen form and send it as a document."""
+    assert isinstance(cb, ExportCb)
+    org = await ctx.session.get(Org, cb.org_id)
+    if org is None or not access.may_export(ctx.actor, org, cb.form):
+        raise DomainError("error.forbidden")
+    return await _send(ctx, org, cb.form, cb.month)
+
+
+async def _send(ctx: Ctx, org: Org, form: int, month_code: int) -> list[Reply]:
+    campaign = await _campaign(ctx, org)
+    now = ctx.now
+    today = local_now(campaign, now).date()
+    month = month_from_code(month_code) if month_code else month_of(today)
+    result = await _documents(ctx).export(
+        ctx.session,
+        campaign,
+        org,
+        form,
+        today=today,
+        now=now,
+        locale=ctx.locale,
+        month=month,
+        actor=ctx.actor,
+    )
+    if result is None:
+        key = "export.no_pledge" if form == 2 and not access.oversight_orgs(ctx.actor) else None
+        if key:
+            return [ctx.reply(key)]
+        return [ctx.reply("export.empty", org=org.name, form=_form_name(ctx, form))]
+    attachment = await files.keep(ctx.session, result.name, result.data)
+    return [
+        Reply(
+            "export.caption",
+            {"form": _form_name(ctx, form), "org": result.org, "period": result.period},
+            attachment=attachment,
+        )
+    ]
+
+
+# -- charts -----------------------------------------------------------------------------------
+
+
+def _levels(ctx: Ctx) -> list[int]:
+    return list(
+        dict.fromkeys([*ctx.actor.orgs_with(Role.REVIEWER), *ctx.actor.orgs_with(Role.OFFICE)])
+    )
+
+
+async def on_chart(ctx: Ctx) -> list[Reply]:
+    """Send a supervisor the current charts of their subtree."""
+    levels = _levels(ctx)
+    if not levels:
+        return [ctx.reply("chart.not_allowed")]
+    replies: list[Reply] = []
+    for org_id in levels[:MAX_UNITS]:
+        org = await ctx.session.get(Org, org_id)
+        campaign = await propose.campaign_for(ctx.session, org) if org else None
+        if campaign is None:
+            continue
+        today = local_now(campaign, ctx.now).date()
+        maker = _documents(ctx)
+        drawn = await maker.charts(ctx.session, campaign, org, today=today, locale=ctx.locale)
+        for chart in drawn:
+            name = files.file_name(
+                ctx.locale, "chart", name=chart.name, org=org.name, period=today.isoformat()
+            )
+            attachment = await files.keep(ctx.session, name, chart.png)
+            replies.append(
+                Reply(
+                    "chart.caption",
+                    {"org": org.name, "name": chart.name, "period": today.isoformat()},
+                    attachment=attachment,
+                )
+            )
+    return replies or [ctx.reply("summary.none")]
+
+
+# -- the spot check and the self-check ------------------------------------------------------------
+
+
+async def on_spotcheck(ctx: Ctx) -> list[Reply]:
+    """Check the procedure records of an office's subtree: a short message and the table."""
+    offices = ctx.actor.orgs_with(Role.OFFICE)
+    if not offices:
+        return [ctx.reply("spotcheck.not_allowed")]
+    replies: list[Reply] = []
+    for org_id in offices[:MAX_UNITS]:
+        org = await ctx.session.get(Org, org_id)
+        if org is None:
+            continue
+        campaign = await _campaign(ctx, org)
+        today = local_now(campaign, ctx.now).date()
+        made, context = await _documents(ctx).spotcheck(
+            ctx.session, campaign, org, today=today, now=ctx.now, locale=ctx.locale
+        )
+        replies.append(Reply("spotcheck.summary", context))
+        attachment = await files.keep(ctx.session, made.name, made.data)
+        replies.append(
+            Reply(
+                "spotcheck.caption",
+                {"org": org.name, "period": today.isoformat()},
+                attachment=attachment,
+            )
+        )
+    return replies
+
+
+async def on_selfcheck(ctx: Ctx) -> list[Reply]:
+    """Show a secretary what their branch's records still lack, with what to do next."""
+    branches = ctx.actor.orgs_with(Role.SECRETARY)
+    if not branches:
+        return [ctx.reply("selfcheck.not_allowed")]
+    replies = []
+    for org_id in branches[:MAX_UNITS]:
+        org = await ctx.session.get(Org, org_id)
+        if org is None:
+            continue
+        campaign = await _campaign(ctx, org)
+        today = local_now(campaign, ctx.now).date()
+        maker = _documents(ctx)
+        context = await maker.selfcheck(ctx.session, campaign, org, today=today, locale=ctx.locale)
+        replies.append(Reply("selfcheck.result", context))
+    return replies
+
+
+# -- the printable version of a letter or a display post -------------------------------------
+
+
+async def on_print(ctx: Ctx, cb: CallbackData) -> list[Reply]:
+    """Send the printable version (.docx) of a published pledge where the button was pressed.
+
+    Published pledges are public (they hang on the bulletin board), so anyone who sees the
+    post may have its printable version; nothing else is in it.
+    """
+    assert isinstance(cb, PrintCb)
+    pledge = await ctx.session.get(Pledge, cb.pledge_id)
+    if pledge is None or pledge.status is not PledgeStatus.PUBLISHED:
+        return [Reply("print.gone", toast=True)]
+    if cb.what not in ("letter", "display"):
+        raise DomainError("error.forbidden")
+    org = await ctx.session.get(Org, pledge.org_id)
+    campaign = await _campaign(ctx, org)
+    today = local_now(campaign, ctx.now).date()
+    made = await _documents(ctx).printable(
+        ctx.session, campaign, pledge, cb.what, today=today, now=ctx.now, locale=ctx.locale
+    )
+    attachment = await files.keep(ctx.session, made.name, made.data)
+    if cb.what == "letter":
+        owner = await owner_name(ctx.session, pledge)
+        return [Reply("print.letter_caption", {"owner": owner}, attachment=attachment)]
+    return [Reply("print.display_caption", {"org": org.name}, attachment=attachment)]
