@@ -149,3 +149,19 @@ async def test_a_plain_request_is_read_at_the_drafts_overview(bot):
     assert "没有需要回答的问题" in bot.last(MEMBER)
     await bot.say(MEMBER, "我要报进度")
     assert bot.last(MEMBER) == msg("report.none")
+
+
+def test_every_command_a_menu_can_show_has_a_label_in_both_languages():
+    """A menu button without a label would make the whole reply undeliverable."""
+    from campaign.access import Action
+    from handlers.app import build_router
+    from handlers.menu import NOT_ON_KEYBOARD
+    from templates import catalog
+
+    commands = set(build_router().commands)
+    shown = {a.value for a in Action if a.value in commands} - NOT_ON_KEYBOARD
+    for locale in ("zh_CN", "en"):
+        missing = [
+            c for c in sorted(shown | {"help"}) if f"menu.btn.{c}" not in catalog().keys(locale)
+        ]
+        assert not missing, (locale, missing)
