@@ -70,7 +70,7 @@ async def bot(store):
 async def test_one_tap_grades_edit_the_card(bot):
     await bot.tick(at(2026, 7, 1))
     card = bot.last(MEMBER)
-    assert "2026Q2" in card and "张建国（自评）" in card and "推进中1项" in card
+    assert "2026年第2季度" in card and "张建国（自评）" in card and "推进中1项" in card
     await bot.press(MEMBER, "1 优秀")
     assert bot.toasts[-1] == "已评：张建国 优秀"
     assert "✓1 优秀" in bot.labels(MEMBER)

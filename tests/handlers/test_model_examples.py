@@ -59,7 +59,9 @@ async def bot(store):
 async def test_a_candidate_is_named_and_its_plan_tracked_monthly(bot):
     # Only the member graded 优秀 twice is a candidate; the county office hears of it once.
     assert bot.queued == 1
-    assert "【先进典型候选】张建国（东江村党支部）在2026Q1、2026Q2" in bot.last(OFFICE)
+    assert "【先进典型候选】张建国（东江村党支部）在2026年第1季度、2026年第2季度" in bot.last(
+        OFFICE
+    )
     async with bot.store.write() as s:
         camp = (await s.exec(select(Campaign))).one()
         assert await model_examples.tell_candidates(s, camp, codec=bot.core.codec) == 0

@@ -129,7 +129,7 @@ async def test_the_public_poll_feeds_the_organizations_grade(bot):
     chat, message = polls[0]
     (sent,) = await bot.rows(Outbox, Outbox.dedup_key == "poll:1:send")
     number, poll_id = sent.sent_message_id.split(":")  # what the platform answered
-    assert chat == GROUP and "东江村党支部 2026Q2" in message.text
+    assert chat == GROUP and "东江村党支部 2026年第2季度" in message.text
     assert message.poll.options == ("满意", "基本满意", "不满意") and message.poll.anonymous
     # the platform reports votes as they come (anonymous totals only); a redelivered update
     # and an update about somebody else's poll change nothing
@@ -176,6 +176,6 @@ async def test_the_public_poll_feeds_the_organizations_grade(bot):
     reported = [m.text for c, m in bot.messenger.sent if c == OFFICE and "【报告】" in m.text]
     assert (
         len(reported) == 1
-        and "东江村党支部 2026Q2 综合评定为“差”，且群众评价以不满意为主" in reported[0]
+        and "东江村党支部 2026年第2季度 综合评定为“差”，且群众评价以不满意为主" in reported[0]
     )
     assert "满意1、基本满意0、不满意4" in reported[0]
