@@ -122,7 +122,7 @@ def grade_all(user: TelegramUser, card, grade: str) -> int:
 def test_a_branch_of_five_is_evaluated_in_one_quarter(start_bot, emulator, proxy):
     bot = start_bot(prepare=a_branch_of_five)
     year = datetime.now(ZONE).year + 1
-    quarter = f"{year}Q1"
+    quarter = f"{year}年第1季度"  # shown the Chinese way, never 2027Q1
     people: dict[str, TelegramUser] = {}
     for phone in (*MEMBERS, EVALUATOR, TOWNSHIP_REVIEWER):
         user = TelegramUser(emulator, bot.token, new_user_id(), first_name=PHONES[phone])
