@@ -99,7 +99,9 @@ def allowed_actions(actor: Actor | None) -> list[Action]:
         out.append(Action.BIND_GROUP)
     if actor.has(Role.EVALUATOR):
         out.append(Action.EVALUATE)
-    out.append(Action.EXPORT)
+    overseer = any(actor.has(r) for r in (Role.SECRETARY, Role.REVIEWER, Role.OFFICE))
+    if actor.is_party_member or overseer:  # a member exports their own form 2; 评议员 none
+        out.append(Action.EXPORT)
     if actor.has(Role.REVIEWER) or actor.has(Role.OFFICE):
         out.append(Action.CHART)
     if actor.has(Role.OFFICE):
