@@ -252,15 +252,9 @@ async def on_vanguard(ctx: Ctx, cb: CallbackData) -> list[Reply]:
         cb.vanguard.value,
         year=await _year(ctx, pledge),
     )
-    data = ctx.state.data
-    pending = (
-        ctx.state.dialog == DIALOG
-        and ctx.state.step == Step.FIELD
-        and data.get("item_id") == item.id
-        and data.get("field") == ItemField.VANGUARD.value
+    return await _next(
+        ctx, pledge, item, ItemField.VANGUARD, _mode_at(ctx, item.id, ItemField.VANGUARD)
     )
-    mode = Mode(data.get("mode", Mode.EDIT)) if pending else Mode.EDIT
-    return await _next(ctx, pledge, item, ItemField.VANGUARD, mode)
 
 
 def takes(state: State) -> str:
@@ -905,19 +899,25 @@ async def _act_back(ctx: Ctx, pledge: Pledge, cb: DraftCb) -> list[Reply]:
     return await _overview(ctx, pledge)
 
 
-async def _act_standing(ctx: Ctx, pledge: Pledge, cb: DraftCb) -> list[Reply]:
-    items = await propose.items_of(ctx.session, pledge.id)
-    item = _find(items, cb.item_id)
-    await propose.set_standing(ctx.session, ctx.actor, pledge.id, item.id)
+def _mode_at(ctx: Ctx, item_id: int, field: ItemField) -> Mode:
+    """Return the dialog's mode if it is asking for this field of this item, else edit."""
     data = ctx.state.data
     pending = (
         ctx.state.dialog == DIALOG
         and ctx.state.step == Step.FIELD
-        and data.get("item_id") == item.id
-        and data.get("field") == ItemField.DEADLINE.value
+        and data.get("item_id") == item_id
+        and data.get("field") == field.value
     )
-    mode = Mode(data.get("mode", Mode.EDIT)) if pending else Mode.EDIT
-    return await _next(ctx, pledge, item, ItemField.DEADLINE, mode)
+    return Mode(data.get("mode", Mode.EDIT)) if pending else Mode.EDIT
+
+
+async def _act_standing(ctx: Ctx, pledge: Pledge, cb: DraftCb) -> list[Reply]:
+    items = await propose.items_of(ctx.session, pledge.id)
+    item = _find(items, cb.item_id)
+    await propose.set_standing(ctx.session, ctx.actor, pledge.id, item.id)
+    return await _next(
+        ctx, pledge, item, ItemField.DEADLINE, _mode_at(ctx, item.id, ItemField.DEADLINE)
+    )
 
 
 async def _act_submit(ctx: Ctx, pledge: Pledge, cb: DraftCb) -> list[Reply]:
