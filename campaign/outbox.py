@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -66,6 +68,39 @@ async def enqueue(
     return row_id
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where one message to a member goes: a platform, a chat there and the language."""
+
+    platform: str
+    chat_id: str
+    locale: str
+
+
+async def member_routes(
+    session: AsyncSession, member_ids: Iterable[int]
+) -> dict[int, list[Route]]:
+    """Return, per member, the routes a message to that member takes (none: unreachable).
+
+    The one place that decides a member's channels: notices count recipients per channel with it
+    and ``notify_member`` sends along it.
+    """
+    ids = list(dict.fromkeys(member_ids))
+    routes: dict[int, list[Route]] = {m: [] for m in ids}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = (
+            await session.exec(
+                select(Account.member_id, Account.platform, Account.chat_id, Account.locale)
+                .where(col(Account.member_id).in_(chunk), Account.active == True)  # noqa: E712
+                .order_by(col(Account.id))
+            )
+        ).all()
+        for member_id, platform, chat_id, locale in rows:
+            routes[member_id].append(Route(platform, chat_id, locale))
+    return routes
+
+
 async def notify_member(
     session: AsyncSession,
     member_id: int,
@@ -74,21 +109,16 @@ async def notify_member(
     key: str | None = None,
     priority: int = Priority.NOTICE,
 ) -> list[int]:
-    """Queue a message to every active account of a member, in each account's language."""
-    accounts = (
-        await session.exec(
-            select(Account).where(Account.member_id == member_id, Account.active == True)  # noqa: E712
-        )
-    ).all()
+    """Queue a message to a member along each of their routes, in each route's language."""
     ids = []
-    for acc in accounts:
+    for route in (await member_routes(session, [member_id]))[member_id]:
         row_id = await enqueue(
             session,
-            platform=acc.platform,
-            chat_id=acc.chat_id,
+            platform=route.platform,
+            chat_id=route.chat_id,
             reply=reply,
-            locale=acc.locale,
-            key=f"{key}:{acc.platform}:{acc.chat_id}" if key else None,
+            locale=route.locale,
+            key=f"{key}:{route.platform}:{route.chat_id}" if key else None,
             priority=priority,
         )
         if row_id is not None:
