@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,12 +35,13 @@ UNBOUND_MENU = ("start", "help", "lang")
 
 def normalize_phone(raw: str) -> str | None:
     """Return the 11-digit mainland mobile number in ``raw``, or None if it is not one."""
-    digits = _PHONE_JUNK.sub("", raw or "")
+    # NFKC turns the full-width digits and plus sign of Chinese input methods into ASCII.
+    digits = _PHONE_JUNK.sub("", unicodedata.normalize("NFKC", raw or ""))
     for prefix in ("+86", "0086", "86"):
         if digits.startswith(prefix) and len(digits) == 11 + len(prefix):
             digits = digits[len(prefix) :]
             break
-    if re.fullmatch(r"1\d{10}", digits):
+    if re.fullmatch(r"1[0-9]{10}", digits):
         return digits
     return None
 

@@ -57,6 +57,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from models.org import OrgType
+from templates.lexicon import lexicon
 
 # --------------------------------------------------------------------------- thresholds
 
@@ -73,108 +74,33 @@ ORDINARY_RESIDUAL_MAX = 3
 FIELD_LIMITS: dict[str, int] = {"content": 2000, "goal": 1000, "measures": 2000}
 
 # --------------------------------------------------------------------------- detection data
+# The word lists are data: templates/lexicon/<locale>/quality.toml (Chinese phrases and patterns
+# in zh_CN, the English markers in en).
+
+_WORDS = lexicon("quality")
 
 #: Chinese numerals, counted as numbers when a measure word follows.
-CN_NUMERALS = "零〇一二三四五六七八九十百千万亿两半"
-
-#: Measure words and units (量词): "三户", "两个", "五次", "十万元".
-MEASURE_WORDS: tuple[str, ...] = (
-    "公里", "千米", "平方米", "平米", "立方米", "公顷", "万元", "元", "公斤", "千克", "吨", "斤",
-    "亩", "米", "户次", "人次", "户", "人", "名", "位", "个", "次", "回", "遍", "趟", "项", "件",
-    "条", "所", "座", "处", "间", "栋", "套", "台", "辆", "部", "本", "册", "篇", "份", "张", "场",
-    "期", "批", "届", "轮", "家", "村", "组", "片", "块", "株", "棵", "头", "只", "盏", "眼", "口",
-    "天", "日", "周", "月", "年", "季度", "季", "小时", "分钟", "学期", "课时", "节", "堂", "成",
-    "倍", "类", "种", "支", "队", "百分点",
-)  # fmt: skip
-
+CN_NUMERALS = "".join(_WORDS["numerals"])
+#: Words that make a percentage (百分之).
+PERCENT_WORDS: tuple[str, ...] = _WORDS["percent_words"]
+#: Measure words and units (量词).
+MEASURE_WORDS: tuple[str, ...] = _WORDS["measure_words"]
 #: Fixed phrases whose numerals count nothing; removed before looking for quantities.
-NUMERAL_IDIOMS: tuple[str, ...] = (
-    "千家万户", "一成不变", "一名合格", "三个代表", "四个意识", "四个自信", "四个全面", "两个维护",
-    "两个确立", "一个中心", "两个基本点", "一年四季", "一家人", "一把手",
-)  # fmt: skip
-
-#: Time and frequency: 每月, 年底前, 上半年, 6月, 当日, 春节前, 以内 …
-TIME_PATTERNS: tuple[str, ...] = (
-    r"每[天日周月季年户人村组次期个名位学]",
-    r"[年月季][底末内初]",
-    r"上半年|下半年|全年|当年|今年|明年|年度内",
-    r"当[日天场]|即办|即时",
-    r"[上中下]旬",
-    r"[底末内旬节日号]前|之前|以前",
-    r"春节|元旦|国庆|清明|端午|中秋|春耕|秋收|夏收|汛期|开学",
-    r"以内|之内|以上|以下|不少于|不低于|不超过|不高于|至少|控制在",
-)
-
-#: A clear completion criterion for a goal: 建成, 办结, 全覆盖 …
-COMPLETION_PATTERNS: tuple[str, ...] = (
-    "建成", "完成", "实现", "达到", "办结", "覆盖", "公开", "公示", "竣工", "通车", "投入使用",
-    "投用", "验收", "脱贫", "清零", "消除", "全部", "落成", "开通",
-    "零事故", "零投诉", "零差错", "零失误", "零上访", "零发案", "零拖欠", "零违章", "零伤亡",
-)  # fmt: skip
-
+NUMERAL_IDIOMS: tuple[str, ...] = _WORDS["numeral_idioms"]
+#: Time and frequency (regular expressions).
+TIME_PATTERNS: tuple[str, ...] = _WORDS["time_patterns"]
+#: A clear completion criterion for a goal (regular expressions).
+COMPLETION_PATTERNS: tuple[str, ...] = _WORDS["completion_patterns"]
 #: The same markers for a pledge written in English (matched on whole words, any case).
-ENGLISH_MARKERS: tuple[str, ...] = (
-    "every", "each", "daily", "weekly", "monthly", "quarterly", "annually", "once", "twice",
-    "by", "before", "within", "at least", "no more than", "all", "built", "completed", "finished",
-    "published", "posted", "settled", "covered",
-)  # fmt: skip
-
-#: Concrete places and groups of people, for the slogan check (本村, 辖区, 留守儿童 …).
-CONCRETE_PATTERNS: tuple[str, ...] = (
-    r"本[村组社镇乡校班单窗车科户]", r"全[村组镇乡]", "辖区", "小区", "农户", "困难户", "贫困户",
-    "五保户", "低保户", "留守", "空巢", "孤寡", "残疾", "老人", "儿童", "学生", "病人", "患者",
-)  # fmt: skip
-
-#: Slogans: general words that say nothing concrete, including the notice's own headings
-#: (copying 带头服务群众 is not a pledge). Regular expressions; plain phrases are fine.
-SLOGAN_PATTERNS: tuple[str, ...] = (
-    "全心全意为人民服务", "为人民服务", "全心全意", "发挥(?:共产党员的?|党员的?)?先锋模范作用",
-    "先锋模范作用", "模范带头作用", "带头作用", "表率作用", "争当先锋(?:模范)?", "争做表率",
-    "当好表率", "做好表率", "率先垂范", "以身作则", "身体力行", "做一名合格的?(?:共产)?党员",
-    "做合格党员", "努力做到", "不断提高", "切实加强", "进一步", "树立(?:党员)?(?:的)?良好形象",
-    "维护党的形象", "保持(?:共产党员的?)?先进性", "永葆(?:共产党员的?)?先进(?:性|本色)",
-    "坚定理想信念", "牢记(?:党的)?宗旨", "增强(?:宗旨|服务|责任)意识",
-    "提高(?:自身)?(?:综合|政治|业务)?素质", "提高(?:业务|服务|工作)(?:水平|能力|质量|效率)",
-    "爱岗敬业", "无私奉献", "乐于奉献", "甘于奉献", "开拓进取", "开拓创新", "锐意进取", "求真务实",
-    "真抓实干", "与时俱进", "勤政为民", "兢兢业业", "任劳任怨", "尽职尽责", "恪尽职守",
-    "踏实工作", "努力工作", "认真工作", "勤奋工作", "认真学习", "加强学习", "刻苦学习", "争创一流",
-    "创一流业绩", "争创佳绩", "创先争优", "争先创优", "热情服务", "优质服务", "文明服务",
-    "真诚服务", "服务群众", "关心群众", "密切联系群众", "联系群众", "团结同志", "转变作风",
-    "改进作风", "提高效能", "带头学习提高", "带头争创佳绩", "带头服务群众", "带头遵纪守法",
-    "带头弘扬正气", "弘扬正气", "带头致富", "带领群众共同致富", "共同致富",
-    "维护(?:农村|社区)稳定", "参与社区建设", "建设文明和谐社区", "建设社会主义新农村",
-    "建设群众满意窗口", "创造优质服务品牌", "为群众办实事",
-)  # fmt: skip
-
-#: Ordinary duty and discipline (一般性的工作和纪律要求) that every member owes anyway.
-ORDINARY_DUTY_PATTERNS: tuple[str, ...] = (
-    r"(?:按[时期月]|及时|足额|主动)*[交缴]纳?党费",
-    r"参加(?:党的)?(?:组织生活会?|党组织生活|三会一课|支部(?:党员)?大?会|党员(?:大会|活动)"
-    r"|党日活动|主题党日|民主评议|政治学习|集中学习|组织的?学习|学习)",
-    r"过(?:好)?(?:双重)?组织生活",
-    r"三会一课",
-    r"遵守[^，。；、,;]{0,8}?(?:纪律|党纪|党规|制度|规定|法律法规|法律|法规|党章|规矩|政策)",
-    r"遵纪守法|守纪律|讲规矩",
-    r"不迟到|不早退|不旷工|按时上下班|坚守(?:工作)?岗位",
-    r"(?:完成|做好|干好|履行好?|尽好)(?:自己的?)?本职(?:工作|岗位职责|职责)?",
-    r"(?:完成|落实|做好)(?:好)?(?:领导|上级|组织)?交办的?(?:各项)?(?:工作)?任务",
-    r"履行(?:好)?(?:党员)?义务",
-    r"服从(?:组织|领导|工作)?的?(?:安排|分配|决定|调动|指挥)",
-    r"执行党的(?:决议|决定)|执行组织决定",
-    r"不(?:参与|参加|搞)?赌博|不(?:参与|参加|搞)?封建迷信|不信(?:仰)?宗教|不酒后驾车|不酒驾",
-    r"不(?:违法乱纪|违纪违法|违法违纪)|不(?:吃拿卡要|索拿卡要)|不收受(?:红包|礼品|礼金)?",
-    r"不(?:搞)?特殊化",
-    r"廉洁自律|廉洁奉公|廉洁从政|清正廉洁|秉公办事",
-)
-
+ENGLISH_MARKERS: tuple[str, ...] = _WORDS["english_markers"]
+#: Concrete places and groups of people, for the slogan check (regular expressions).
+CONCRETE_PATTERNS: tuple[str, ...] = _WORDS["concrete_patterns"]
+#: Slogans: general words that say nothing concrete, the notice's own headings included.
+SLOGAN_PATTERNS: tuple[str, ...] = _WORDS["slogan_patterns"]
+#: Ordinary duty and discipline that every member owes anyway (the notice's Q1 fault).
+ORDINARY_DUTY_PATTERNS: tuple[str, ...] = _WORDS["ordinary_duty_patterns"]
 #: Words that add nothing to a duty: removed before measuring what is left of an item.
-FILLER_PATTERNS: tuple[str, ...] = (
-    "共产党员", "党员", "本人", "我们", "我", "承诺", "保证", "做到", "坚持", "自觉", "认真",
-    "严格", "按时", "按期", "准时", "及时", "按要求", "按规定", "积极", "主动", "带头", "一定",
-    "始终", "从不", "绝不", "决不", "坚决", "切实", "作为", "一名", "以及", "同时", "各项",
-    "每月", "每次", "全年", "要", "能", "会", "并", "和", "与", "及", "的", "地", "得", "好",
-    "做", "不",
-)  # fmt: skip
+FILLER_PATTERNS: tuple[str, ...] = _WORDS["filler_patterns"]
 
 #: A placeholder the secretary must replace in a basic item: 【村干部坐班天数】.
 PLACEHOLDER_RE = re.compile(r"【([^】]{1,40})】")
@@ -187,7 +113,8 @@ def _alternation(patterns: Iterable[str]) -> re.Pattern[str]:
 
 _MEASURE = "|".join(sorted(MEASURE_WORDS, key=len, reverse=True))
 _CN_QUANTITY_RE = re.compile(f"[{CN_NUMERALS}]+(?={_MEASURE})")
-_QUANTITY_RE = re.compile(rf"\d|[%‰]|百分之|[{CN_NUMERALS}]+(?:{_MEASURE})")
+_PERCENT = "|".join(re.escape(w) for w in PERCENT_WORDS)
+_QUANTITY_RE = re.compile(rf"\d|[%‰]|{_PERCENT}|[{CN_NUMERALS}]+(?:{_MEASURE})")
 _NUMERAL_IDIOM_RE = _alternation(re.escape(p) for p in NUMERAL_IDIOMS)
 _TIME_RE = _alternation(TIME_PATTERNS)
 _COMPLETION_RE = _alternation(COMPLETION_PATTERNS)

@@ -250,3 +250,18 @@ async def test_an_ended_identity_may_bind_another_person_and_the_audit_says_so(s
             )
         ).first()
     assert bound.payload["previously_member"] == people.ids["member"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("13800000001", "13800000001"),
+        ("+86 138-0000-0001", "13800000001"),
+        ("１３８００００００01", "13800000001"),  # full-width digits of a Chinese input method
+        ("＋８６１３８００００００01", "13800000001"),
+        ("1३800000001", None),  # digits of another script are not a phone number
+        ("12345", None),
+    ],
+)
+def test_normalize_phone_gives_ascii_digits_or_none(raw, expected):
+    assert identity.normalize_phone(raw) == expected
