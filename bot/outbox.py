@@ -174,6 +174,9 @@ class OutboxWorker:
         self._marked = asyncio.Event()
         self._slots = asyncio.Semaphore(self.batch)
         self._unmarked = 0
+        #: rows this worker claimed and has not marked yet: never claimed again by it, even
+        #: when their lease ran out while a slow flush kept them unmarked
+        self._held: set[int] = set()
         self._chat_locks: dict[tuple[str, str], list[Any]] = {}
         self._stopping = False
         self._interruptible: set[asyncio.Task[Any]] = set()
@@ -240,7 +243,7 @@ class OutboxWorker:
                 # the planner would sort every pending row; walking the index stops early
                 await session.exec(text("SET LOCAL enable_sort = off"))
             found = list((await session.exec(query)).all())
-            claimed = await self._in_order(session, found)
+            claimed = [i for i in await self._in_order(session, found) if i not in self._held]
             if not claimed:
                 return []
             await session.exec(
@@ -258,7 +261,8 @@ class OutboxWorker:
                     select(Outbox).where(col(Outbox.id).in_(claimed)).order_by(col(Outbox.id))
                 )
             ).all()
-            return list(rows)
+        self._held.update(claimed)
+        return list(rows)
 
     async def _in_order(self, session, found: list[Any]) -> list[int]:
         """Keep the rows that no pending row of their chat, left out of this claim, precedes.
@@ -617,6 +621,7 @@ class OutboxWorker:
             except BaseException:
                 self._ops[:0] = ops
                 raise
+        self._held.difference_update(op.row_id for op, _ in ops)
         slots = sum(1 for _, slot in ops if slot)
         self._unmarked -= len(ops)
         for _ in range(slots):

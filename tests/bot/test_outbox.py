@@ -119,6 +119,24 @@ async def test_a_dead_workers_lease_expires(store):
     assert len(m.sent) == 2
 
 
+async def test_a_worker_never_claims_again_what_it_holds_unmarked(store):
+    """A slow flush (a busy store, a loaded machine) must not let a lease run out into a resend.
+
+    Found: under load the kill test saw up to 128 repeats for batches of 100: the worker's own
+    next claim took rows it had sent but not yet marked once their lease had run out.
+    """
+    await _queue(store, 2)
+    clock = Clock()
+    m = RecordingMessenger()
+    worker = OutboxWorker(store, {"test": m}, clock=clock, lease_seconds=2)
+    held = await worker._claim()
+    assert len(held) == 2
+    clock.now += timedelta(seconds=3)  # the lease ran out while the rows were still ours
+    assert await worker._claim() == []
+    other = OutboxWorker(store, {"test": m}, clock=clock)
+    assert len(await other._claim()) == 2  # another worker may take them: the lease is over
+
+
 # -- order, priority and limits under concurrency -----------------------------------------------
 
 
