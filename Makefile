@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+## test processes side by side (each test file stays in one); TEST_JOBS=0 runs in one process
+TEST_JOBS ?= 2
 
 .PHONY: demo test setup lint format bench clean
 
@@ -26,7 +28,7 @@ demo: $(STAMP)
 test: $(STAMP) tests/e2e/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
