@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import aiohttp
+from yarl import URL
 
 from bot.delivery import DeliveryError, RenderedMenu, RenderedMessage, split_text
 from campaign import robots as campaign_robots
@@ -278,8 +279,13 @@ class Robots:
     async def post(self, hook: campaign_robots.Hook, body: dict) -> tuple[int, Any]:
         """POST one body to a robot, signed; return the HTTP status and the JSON answer."""
         url, signed = signed_request(hook.platform, hook.url, hook.secret, body, self.clock())
-        async with self._session().post(url, json=signed) as resp:
-            raw = await resp.read()
+        try:
+            # encoded: the signature is already URL-encoded and must reach the robot as it is
+            async with self._session().post(URL(url, encoded=True), json=signed) as resp:
+                raw = await resp.read()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            # never the exception's text: it may carry the webhook URL, which is a secret
+            raise ConnectionError(f"{hook.platform}: {type(exc).__name__}") from None
         try:
             answer = json.loads(raw) if raw else None
         except ValueError:
