@@ -222,6 +222,7 @@ def test_a_wecom_linked_townships_bulletin_arrives_with_its_chart(proxy, robot_a
     assert len(images) == 1 and images[0].image.startswith(b"\x89PNG")
     # the chart's caption comes first, then the image; the spreadsheet as a line
     index = got.index(images[0])
-    assert "城关镇" in got[index - 1].text or "图" in got[index - 1].text
-    assert any(".xlsx" in t for t in texts)
+    assert got[index - 1].text.startswith("📊 城关镇")
+    (sheet,) = [t for t in texts if ".xlsx" in t]
+    assert sheet.startswith("📎") and "https://t.me/" in sheet
     assert not wecom.refused
