@@ -10,6 +10,8 @@ receives nothing: ``grouplink.groups_of`` skips it) and tells the organization's
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -58,6 +61,11 @@ def unseal(key: bytes, sealed: str) -> str:
         return _fernet(key).decrypt(sealed.encode()).decode()
     except InvalidToken as exc:
         raise DomainError("robot.unreadable") from exc
+
+
+def fingerprint(key: bytes, url: str) -> str:
+    """Return a keyed hash of a webhook URL: equal for the same robot, telling nothing of it."""
+    return hmac.new(key, b"robot-url\0" + url.encode(), hashlib.sha256).hexdigest()[:64]
 
 
 def mask(url: str) -> str:
@@ -134,12 +142,24 @@ async def add(
     """Link a robot to an organization (the office, from the command line); audited.
 
     Raises:
-        DomainError: as ``check``, or ``robot.no_org``.
+        DomainError: as ``check``, ``robot.no_org`` or ``robot.duplicate`` (this webhook is
+            linked already).
     """
     now = now or utcnow()
     webhook, secret = webhook.strip(), secret.strip()
     check(kind, webhook, secret)
     org = await _org_by_path(session, org_path)
+    print_ = fingerprint(key, webhook)
+    twin = (
+        await session.exec(
+            select(GroupLink, Org)
+            .join(RobotHook, col(RobotHook.chat_id) == GroupLink.chat_id)
+            .join(Org, col(Org.id) == GroupLink.org_id)
+            .where(RobotHook.fingerprint == print_)
+        )
+    ).first()
+    if twin is not None:
+        raise DomainError("robot.duplicate", id=twin[0].chat_id, org=twin[1].full_name)
     chat_id = f"r{secrets.token_hex(6)}"
     link = GroupLink(
         platform=kind,
@@ -155,11 +175,16 @@ async def add(
         webhook=seal(key, webhook),
         secret=seal(key, secret),
         hint=mask(webhook),
+        fingerprint=print_,
         created_at=now,
     )
-    session.add(link)
-    session.add(hook)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(link)
+            session.add(hook)
+            await session.flush()
+    except IntegrityError as exc:  # the same robot added at the same moment elsewhere
+        raise DomainError("robot.duplicate", id="", org=org.full_name) from exc
     await audit.record(
         session,
         "robot.linked",

@@ -28,6 +28,7 @@ class RobotHook(SQLModel, table=True):
         webhook: the webhook URL, sealed (Fernet); never stored or printed in clear.
         secret: the signing secret (DingTalk 加签, Feishu 签名校验), sealed; "" when none.
         hint: a masked form of the URL for lists (scheme, host, the last 4 characters).
+        fingerprint: a keyed hash of the URL, so that one robot is not linked twice.
         broken_at: when the robot answered that it is revoked or that our signature is bad;
             a broken link receives nothing until it is added again.
         broken_reason: what the robot said then (its error code and message).
@@ -39,6 +40,7 @@ class RobotHook(SQLModel, table=True):
     webhook: str = Field(sa_column=Column(Text(), nullable=False))
     secret: str = Field(default="", sa_column=Column(Text(), nullable=False))
     hint: str = Field(default="", max_length=128)
+    fingerprint: str = Field(default="", max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
     broken_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     broken_reason: str = Field(default="", max_length=256)

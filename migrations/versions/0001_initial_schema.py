@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 13:31:30.966404
+Create Date: 2026-12-03 13:49:57.440781
 """
 from alembic import op
 import sqlalchemy as sa
@@ -87,11 +87,13 @@ def upgrade() -> None:
     sa.Column('webhook', sa.Text(), nullable=False),
     sa.Column('secret', sa.Text(), nullable=False),
     sa.Column('hint', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('fingerprint', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('created_at', models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('broken_at', models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('broken_reason', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('chat_id')
+    sa.UniqueConstraint('chat_id'),
+    sa.UniqueConstraint('fingerprint')
     )
     op.create_table('storedfile',
     sa.Column('id', sa.Integer(), nullable=False),

@@ -219,6 +219,23 @@ async def test_bad_robots_are_refused_and_change_nothing(sqlite_store, kwargs, k
         assert (await s.exec(select(RobotHook))).all() == []
 
 
+async def test_one_robot_is_not_linked_twice(sqlite_store):
+    await seed_people(sqlite_store)
+    url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=same-robot-0001"
+    async with sqlite_store.write() as s:
+        first = await campaign_robots.add(
+            s, org_path=VILLAGE, kind="wecom", webhook=url, secret="", key=KEY
+        )
+    with pytest.raises(DomainError) as twice:
+        async with sqlite_store.write() as s:
+            await campaign_robots.add(
+                s, org_path="陇南市/武都区", kind="wecom", webhook=f" {url} ", secret="", key=KEY
+            )
+    assert twice.value.key == "robot.duplicate" and twice.value.context["id"] == first.chat_id
+    async with sqlite_store.read() as s:
+        assert len((await s.exec(select(RobotHook))).all()) == 1
+
+
 async def test_groups_of_takes_robots_but_not_for_polls_nor_when_broken(store):
     people = await seed_people(store)
     village = people.orgs["village"]
