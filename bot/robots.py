@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 #: characters of text per message (WeCom: 4096 bytes of markdown; CJK takes 3 bytes each)
 TEXT_LIMITS = {"wecom": 1300, "dingtalk": 5000, "feishu": 8000}
+#: bytes of UTF-8 text per message, whatever the characters (emoji take 4 bytes each)
+BYTE_LIMITS = {"wecom": 4000, "dingtalk": 18000, "feishu": 28000}
 #: the largest image WeCom takes (2 MB before base64)
 WECOM_IMAGE_LIMIT = 2 * 1024 * 1024
 
@@ -133,6 +135,16 @@ def _text_body(kind: str, text: str) -> dict[str, Any]:
     }
 
 
+def _fit(parts: list[str], most: int) -> list[str]:
+    out: list[str] = []
+    for part in parts:
+        if len(part.encode()) <= most:
+            out.append(part)
+        else:
+            out += _fit(split_text(part, max(1, len(part) // 2)), most)
+    return out
+
+
 def render(kind: str, message: RenderedMessage, bot_username: str | None = None) -> list[dict]:
     """Return the request bodies (unsigned) that carry one message to a robot, in order."""
     text = message.text or ""
@@ -160,9 +172,8 @@ def render(kind: str, message: RenderedMessage, bot_username: str | None = None)
         else:
             lines.append(_fallback(attachment, bot_username))
     full = "\n\n".join(lines)
-    bodies = (
-        [_text_body(kind, part) for part in split_text(full, TEXT_LIMITS[kind])] if full else []
-    )
+    parts = _fit(split_text(full, TEXT_LIMITS[kind]), BYTE_LIMITS[kind]) if full else []
+    bodies = [_text_body(kind, part) for part in parts]
     if image is not None:
         bodies.append(image)
     return bodies

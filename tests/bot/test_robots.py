@@ -125,6 +125,9 @@ def test_long_texts_are_split_within_the_robots_sizes():
     bodies = render("wecom", RenderedMessage(long))
     assert len(bodies) > 1
     assert all(len(b["markdown"]["content"].encode()) <= 4096 for b in bodies)
+    emoji = render("wecom", RenderedMessage("🎉" * 3000))
+    assert len(emoji) > 2 and all(len(b["markdown"]["content"].encode()) <= 4096 for b in emoji)
+    assert "".join(b["markdown"]["content"] for b in emoji) == "🎉" * 3000
 
 
 def test_answers_are_read_as_the_services_mean_them():
