@@ -372,6 +372,44 @@ async def test_a_rate_limited_robot_gets_the_message_later_exactly_once(sqlite_s
     assert row.status == OutboxStatus.SENT
 
 
+async def test_a_robot_behind_a_failing_gateway_is_retried_and_the_url_never_logged(
+    sqlite_store, stand_in, caplog
+):
+    await seed_people(sqlite_store)
+    robot, chat_id = await _linked(sqlite_store, stand_in, "dingtalk", secret="S9")
+    robot.server_error_next = 1
+    async with sqlite_store.write() as s:
+        await outbox.enqueue(
+            s,
+            platform="dingtalk",
+            chat_id=chat_id,
+            reply=Reply("robot.test_message"),
+            locale="zh_CN",
+            key="gw",
+        )
+    clock = Clock()
+    robots = Robots(sqlite_store, key=KEY)
+    worker = OutboxWorker(
+        sqlite_store, robots.messengers(), clock=clock, limiter=RateLimiter(ROBOT_LIMITS)
+    )
+    try:
+        await worker.run_once()
+        async with sqlite_store.read() as s:
+            (failed,) = (await s.exec(select(Outbox))).all()
+        assert failed.status == OutboxStatus.PENDING and "502" in failed.last_error
+        assert robot.token not in failed.last_error
+        clock.now += timedelta(seconds=5)
+        await worker.run_once()
+    finally:
+        await robots.close()
+    assert len(robot.received) == 1
+    async with sqlite_store.read() as s:
+        (row,) = (await s.exec(select(Outbox))).all()
+        (hook,) = (await s.exec(select(RobotHook))).all()
+    assert row.status == OutboxStatus.SENT and row.attempts == 2 and hook.broken_at is None
+    assert robot.token not in caplog.text
+
+
 def test_the_stand_in_enforces_twenty_a_minute(stand_in):
     robot = stand_in.add("dingtalk")
     stand_in_answers = [

@@ -120,6 +120,8 @@ class Robot:
     base: str = ""
     revoked: bool = False
     rate_limit_next: int = 0
+    #: answer the next n requests with an HTTP 502 and an HTML page, as a broken gateway does
+    server_error_next: int = 0
     received: list[Received] = field(default_factory=list)
     refused: list[Received] = field(default_factory=list)
     times: deque = field(default_factory=deque)
@@ -287,16 +289,23 @@ class RobotStandIn:
         token = request.query.get("key", "")
         body = await request.json()
         robot = self.robots.get(("wecom", token))
-        return web.json_response(self._answer(robot, "wecom", body, dict(request.query)))
+        return self._respond(robot, "wecom", body, dict(request.query))
 
     async def _dingtalk(self, request: web.Request) -> web.Response:
         token = request.query.get("access_token", "")
         body = await request.json()
         robot = self.robots.get(("dingtalk", token))
-        return web.json_response(self._answer(robot, "dingtalk", body, dict(request.query)))
+        return self._respond(robot, "dingtalk", body, dict(request.query))
 
     async def _feishu(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
         body: Any = await request.json()
         robot = self.robots.get(("feishu", token))
-        return web.json_response(self._answer(robot, "feishu", body, {}))
+        return self._respond(robot, "feishu", body, {})
+
+    def _respond(self, robot: Robot | None, kind: str, body: dict, query: dict) -> web.Response:
+        with self._lock:
+            if robot is not None and robot.server_error_next > 0:
+                robot.server_error_next -= 1
+                return web.Response(status=502, text="<html>502 Bad Gateway</html>")
+        return web.json_response(self._answer(robot, kind, body, query))
