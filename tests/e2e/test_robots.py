@@ -2,7 +2,8 @@
 
 The robots are the local stand-in (``tests/e2e/robots.py``): it checks signatures and the
 timestamp window, enforces each robot's limits and answers with the services' error shapes. The
-robots are linked with the real ``pledgebot group add``; ``pledgebot run`` delivers.
+robots are linked with the real ``pledgebot group add``; ``pledgebot run`` delivers; one of the
+pledges is approved by the secretary pressing 通过 on her review card in Telegram.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlmodel import select
 
 from campaign.demo_data import TOWNSHIP, VILLAGE_BRANCH
 from models import Account, Campaign, JobRun, Member
+from tests.e2e.client import TelegramUser
 from tests.e2e.conftest import (
     MAIN_TOKEN,
     BotProcess,
@@ -35,6 +37,9 @@ from tests.e2e.test_pledge_loop import (
     MEMBER,
     PEER_A_ITEM,
     SECRETARY,
+    WAIT,
+    approve_confirming,
+    bind,
     bot_codec,
     decide,
     draft_and_submit,
@@ -92,7 +97,7 @@ def group_list(db_url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def publishing(proxy, robot_api, tmp_path_factory):
+def publishing(proxy, emulator, robot_api, tmp_path_factory):
     """Two pledges of 东江村党支部 approved while three robots are linked to the branch."""
     workdir = tmp_path_factory.mktemp("robots-bot")
     _, url = seeded_database(workdir)
@@ -125,15 +130,22 @@ def publishing(proxy, robot_api, tmp_path_factory):
         kind: group_add(url, kind, VILLAGE_BRANCH, r.webhook, r.secret)
         for kind, r in robots.items()
     }
-    first = draft_and_submit(url, MEMBER, [GOOD_ITEM], codec)
+    # 王志强's pledge is approved through the domain before the bot starts (its posts wait in
+    # the outbox); 张建国's by the secretary pressing 通过 on her card in Telegram
     second = draft_and_submit(url, PEER_A, [PEER_A_ITEM], codec)
-    decide(url, SECRETARY, first, 1, codec)
     decide(url, SECRETARY, second, 1, codec)
     process = BotProcess(
         proxy, workdir, url, token=new_token(), env={"ROBOT_RETRY_AFTER": str(RETRY_AFTER)}
     )
     try:
         process.start()
+        secretary = TelegramUser(emulator, process.token, new_user_id(), first_name="李秀英")
+        bind(secretary, SECRETARY)
+        draft_and_submit(url, MEMBER, [GOOD_ITEM], codec)
+        card = secretary.wait_for_reply(
+            lambda m: m.text.startswith("【承诺审核】") and "张建国" in m.text, WAIT
+        )
+        approve_confirming(proxy, process, secretary, card)
         yield process, robots, ids
     finally:
         process.stop()
