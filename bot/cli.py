@@ -106,10 +106,19 @@ def upgrade() -> None:
 
 
 def _register_more() -> None:
-    from bot import cli_accounts, cli_campaign, cli_demo, cli_documents, cli_roster, cli_run
+    from bot import (
+        cli_accounts,
+        cli_campaign,
+        cli_demo,
+        cli_documents,
+        cli_group,
+        cli_roster,
+        cli_run,
+    )
 
     for module in (cli_run, cli_roster, cli_accounts, cli_campaign, cli_demo, cli_documents):
         module.register(main)
+    cli_group.register(main)
 
 
 _register_more()

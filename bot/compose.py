@@ -9,11 +9,12 @@ from datetime import datetime
 
 from bot.delivery import Messenger
 from bot.outbox import OutboxWorker
-from bot.ratelimit import RateLimiter, telegram_limits
+from bot.ratelimit import ROBOT_LIMITS, RateLimiter, telegram_limits
+from bot.robots import Robots
 from bot.settings import Settings
 from campaign.db import Store
 from campaign.documents import Documents
-from campaign.store_keys import store_key
+from campaign.store_keys import ROBOT_STORE_KEY, store_key
 from handlers.app import build_core
 from handlers.context import CoreConfig
 from handlers.core import Core
@@ -28,6 +29,7 @@ class Services:
     settings: Settings
     store: Store
     core: Core
+    robots: Robots
 
     @property
     def documents(self) -> Documents | None:
@@ -38,12 +40,19 @@ class Services:
         """Return an outbox worker that delivers through ``messengers`` at the set rate."""
         kwargs.setdefault(
             "limiter",
-            RateLimiter({"telegram": telegram_limits(per_second=self.settings.telegram_rate)}),
+            RateLimiter(
+                {
+                    "telegram": telegram_limits(per_second=self.settings.telegram_rate),
+                    **ROBOT_LIMITS,
+                }
+            ),
         )
-        return OutboxWorker(self.store, messengers, **kwargs)
+        # group robots (WeCom, DingTalk, Feishu) are always there: any organization may link one
+        return OutboxWorker(self.store, {**self.robots.messengers(), **messengers}, **kwargs)
 
     async def close(self) -> None:
         """Release the database connections."""
+        await self.robots.close()
         await self.store.dispose()
 
 
@@ -73,7 +82,13 @@ async def build_services(
         ),
         clock=clock,
     )
-    return Services(settings=settings, store=store, core=core)
+    robots = Robots(
+        store,
+        key=settings.robot_key or await store_key(store, ROBOT_STORE_KEY),
+        retry_after=settings.robot_retry_after,
+        bot_username=bot_username or settings.bot_username,
+    )
+    return Services(settings=settings, store=store, core=core, robots=robots)
 
 
 def setup_logging(level: str = "INFO") -> None:

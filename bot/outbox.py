@@ -476,6 +476,9 @@ class OutboxWorker:
                 log.warning("outbox %s cannot be rendered: %r", row.id, exc)
                 return self._failed(row, DeliveryError(repr(exc)[:400]))
             cost, chat_cost = _calls(row.kind, message)
+            counted = getattr(messenger, "calls", None)  # a platform that counts its own posts
+            if counted is not None and message is not None and row.kind == "message":
+                cost = chat_cost = counted(message)
             await self._interruptibly(self._slots.acquire(), interruptible)
             self._unmarked += 1
             try:

@@ -67,12 +67,15 @@ class Limits:
         chat: each chat's bucket (None: no per-chat limit).
         group: a group chat's extra bucket, on top of ``chat`` (None: none).
         is_group: tells a group chat from a private one by its id.
+        isolated: chats share nothing but the overall bucket (group robots: each robot has its
+            own quota), so a rate-limit answer pauses only its chat, never the platform.
     """
 
     overall: Bucket
     chat: Bucket | None = None
     group: Bucket | None = None
     is_group: Callable[[str], bool] = field(default=_never_group)
+    isolated: bool = False
 
     def with_rate(self, per_second: float, burst: float | None = None) -> Limits:
         """Return these limits with another overall rate (and burst)."""
@@ -100,8 +103,35 @@ def telegram_limits(per_second: float = 29.0, burst: float = 1.1) -> Limits:
     )
 
 
+def _always_group(chat_id: str) -> bool:
+    return True
+
+
+def robot_limits(kind: str) -> Limits:
+    """Return the limits of one kind of group robot; each robot (chat) is limited on its own.
+
+    WeCom and DingTalk allow a robot 20 messages a minute: a bucket of 18/min with a burst of
+    two never puts more than 20 into any minute. Feishu allows a custom bot 5 a second and 100
+    a minute: 4/s with a burst of one (at most 5 in a second) and, on top, 95/min with a burst
+    of five (at most 100 in a minute). The overall bucket only spreads a burst of many robots.
+    """
+    overall = Bucket(50.0, 10.0)
+    if kind == "feishu":
+        return Limits(
+            overall=overall,
+            chat=Bucket(4.0, 1.0),
+            group=Bucket(95 / 60, 5.0),
+            is_group=_always_group,
+            isolated=True,
+        )
+    return Limits(overall=overall, chat=Bucket(18 / 60, 2.0), isolated=True)
+
+
+#: the group robots whose limits we know (``bot.robots``)
+ROBOT_LIMITS: dict[str, Limits] = {k: robot_limits(k) for k in ("wecom", "dingtalk", "feishu")}
+
 #: the limits of the platforms we know; other platforms (console, SMS stubs) are not limited
-DEFAULT_LIMITS: dict[str, Limits] = {"telegram": telegram_limits()}
+DEFAULT_LIMITS: dict[str, Limits] = {"telegram": telegram_limits(), **ROBOT_LIMITS}
 
 
 class TokenBucket:
@@ -331,7 +361,7 @@ class RateLimiter:
             return False
         now = self.clock()
         chat = state.chats.get(chat_id)
-        overall = chat is None or chat.spare
+        overall = (chat is None or chat.spare) and not state.limits.isolated
         if chat is None:
             chat = self._chat(state, chat_id)
         chat.paused_until = max(chat.paused_until, now + retry_after)

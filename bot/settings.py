@@ -15,6 +15,7 @@ PUBLIC_API = "https://api.telegram.org"
 CALLBACK_SECRET_MIN = 32
 #: HKDF contexts: the same secret gives unrelated keys for unrelated purposes
 SIGNING_CONTEXT = b"pledgebot/v1/callback-data/hmac-sha256"
+ROBOT_CONTEXT = b"pledgebot/v1/robot-webhooks/fernet"
 
 
 class SettingsError(ValueError):
@@ -45,6 +46,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     #: days an invite link works (``pledgebot invite``); it works once in any case
     invite_ttl_days: int = Field(default=7, ge=1, le=365)
+    #: seconds to hold a group robot's message after it says "rate limited" (WeCom, DingTalk
+    #: and Feishu answers carry no Retry-After; their quotas are per minute)
+    robot_retry_after: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("webhook_secret")
     @classmethod
@@ -87,6 +91,18 @@ class Settings(BaseSettings):
         if not material:
             return None
         return derive_key(material.encode(), SIGNING_CONTEXT)
+
+    @cached_property
+    def robot_key(self) -> bytes | None:
+        """Return the key that seals group robots' webhooks, or None offline (store key then).
+
+        Derived like ``signing_key`` (CALLBACK_SECRET, else BOT_TOKEN) with another context; a
+        deployment that changes both must add its robots again.
+        """
+        material = self.callback_secret or self.bot_token
+        if not material:
+            return None
+        return derive_key(material.encode(), ROBOT_CONTEXT)
 
 
 def load_settings(**overrides) -> Settings:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, outbox, people, polls, review
+from campaign import audit, grouplink, outbox, people, polls, review
 from campaign.access import Actor
 from campaign.cards import owner_name
 from models.base import utcnow
@@ -47,7 +47,7 @@ from models.evaluation import (
     default_rule,
     ended_quarter,
 )
-from models.org import GroupLink, Member, Org, Role
+from models.org import Member, Org, Role
 from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
 from models.reply import Attachment, Button, Reply
 
@@ -779,7 +779,7 @@ async def _branch_results(
     attachment = chart(data) if chart else None
     reply = Reply("eval.branch_results", data, attachment=attachment)
     count = 0
-    groups = (await session.exec(select(GroupLink).where(GroupLink.org_id == org_id))).all()
+    groups = await grouplink.groups_of(session, org_id)
     for group in groups:
         if await outbox.enqueue(
             session,

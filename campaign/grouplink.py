@@ -7,9 +7,10 @@ organization that loses the group is told: its secretaries and whoever linked it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import and_, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,6 +27,7 @@ from models.base import utcnow
 from models.errors import DomainError
 from models.org import GroupLink, Org, Role, RoleGrant
 from models.reply import Reply
+from models.robot import ROBOT_KINDS, RobotHook
 
 
 async def current(session: AsyncSession, platform: str, chat_id: str) -> GroupLink | None:
@@ -214,3 +216,47 @@ async def _tell_loser(
     for member_id in dict.fromkeys([*secretaries, linker]):
         if member_id is not None and member_id != actor.member_id:
             await outbox.notify_member(session, member_id, reply)
+
+
+async def groups_of(
+    session: AsyncSession,
+    org_id: int | Iterable[int] | None = None,
+    *,
+    under: str | None = None,
+    polls: bool = False,
+) -> list[GroupLink]:
+    """Return the groups an organization publishes to, in the order they were linked.
+
+    The one place that says where a post to "the organization's groups" goes: Telegram groups
+    and group robots (WeCom, DingTalk, Feishu), except a robot whose link is broken.
+
+    Args:
+        session: the open transaction.
+        org_id: one organization, or several.
+        under: instead, every organization whose path starts with this one (a subtree).
+        polls: only groups that can hold a native poll and send its votes back (no robots:
+            they are outbound only).
+    """
+    query = (
+        select(GroupLink)
+        .outerjoin(
+            RobotHook,
+            and_(
+                col(RobotHook.chat_id) == GroupLink.chat_id,
+                col(RobotHook.platform) == GroupLink.platform,
+            ),
+        )
+        .where(col(RobotHook.broken_at).is_(None))
+        .order_by(col(GroupLink.id))
+    )
+    if isinstance(org_id, int):
+        query = query.where(GroupLink.org_id == org_id)
+    elif org_id is not None:
+        query = query.where(col(GroupLink.org_id).in_(list(org_id)))
+    if under is not None:
+        query = query.join(Org, col(Org.id) == GroupLink.org_id).where(
+            col(Org.path).startswith(under)
+        )
+    if polls:
+        query = query.where(col(GroupLink.platform).not_in(ROBOT_KINDS))
+    return list((await session.exec(query)).all())

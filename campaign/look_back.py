@@ -19,7 +19,7 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, cards, evaluate, outbox, people, polls, review
+from campaign import audit, cards, evaluate, grouplink, outbox, people, polls, review
 from campaign.access import Actor
 from models.base import utcnow
 from models.callbacks import CallbackCodec, CallbackData
@@ -28,7 +28,7 @@ from models.dialog import Priority
 from models.errors import DomainError
 from models.evaluation import Poll, PollStatus, PublicVote
 from models.lookback import LookBack, LookBackOpinion, LookBackState, OwnerAnswer, satisfied
-from models.org import GroupLink, Org, Role
+from models.org import Org, Role
 from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
 from models.reply import Button, Reply
 
@@ -302,13 +302,7 @@ async def weekly_polls(session: AsyncSession, camp: Campaign, today: date) -> in
     by_org: dict[int, list[LookBack]] = {}
     for lb in rows:
         by_org.setdefault(lb.org_id, []).append(lb)
-    linked = set(
-        (
-            await session.exec(
-                select(GroupLink.org_id).where(col(GroupLink.org_id).in_(list(by_org)))
-            )
-        ).all()
-    )
+    linked = {g.org_id for g in await grouplink.groups_of(session, list(by_org), polls=True)}
     opened = evaluate_opening(camp, today)
     count = 0
     for org_id, lbs in by_org.items():
@@ -462,7 +456,7 @@ async def consolidate(
         payload={"lookback": lb.id, "item": lb.item_id, "mechanism": mechanism},
     )
     ctx = await _context(session, lb)
-    groups = (await session.exec(select(GroupLink).where(GroupLink.org_id == lb.org_id))).all()
+    groups = await grouplink.groups_of(session, lb.org_id)
     for group in groups:
         await outbox.enqueue(
             session,

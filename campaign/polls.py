@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, outbox
+from campaign import audit, grouplink, outbox
 from models.base import utcnow
 from models.campaign import Campaign
 from models.dialog import Outbox
 from models.evaluation import Poll, PollStatus, PublicVote
-from models.org import GroupLink
 from models.reply import PollSpec, Reply
 
 GROUP_LOCALE = "zh_CN"
@@ -47,7 +46,7 @@ async def open_polls(
 ) -> list[Poll]:
     """Open one poll in each group linked to an organization (none without a group)."""
     now = now or utcnow()
-    groups = (await session.exec(select(GroupLink).where(GroupLink.org_id == org_id))).all()
+    groups = await grouplink.groups_of(session, org_id, polls=True)
     out = []
     for group in groups:
         existing = (

@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import audit, cards, outbox, people, propose
+from campaign import audit, cards, grouplink, outbox, people, propose
 from models.base import utcnow
 from models.callbacks import CallbackCodec, CallbackData
 from models.campaign import Campaign
 from models.dialog import Priority
-from models.org import GroupLink, Org
+from models.org import Org
 from models.pledge import Pledge, PledgeEvent, PledgeStatus, apply
 from models.reply import Button, Reply
 
@@ -89,7 +89,7 @@ async def publish(
         await outbox.notify_member(
             session, member_id, letter, key=f"letter:{pledge.id}:{v}:{member_id}"
         )
-    groups = (await session.exec(select(GroupLink).where(GroupLink.org_id == pledge.org_id))).all()
+    groups = await grouplink.groups_of(session, pledge.org_id)
     for group in groups:
         await outbox.enqueue(
             session,

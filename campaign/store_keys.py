@@ -14,6 +14,8 @@ from models.base import utcnow
 from models.store_value import StoreValue
 
 CALLBACK_KEY = "callback_key"
+#: the offline key that seals group robots' webhooks (``campaign.robots``)
+ROBOT_STORE_KEY = "robot_key"
 
 
 async def store_key(store: Store, name: str = CALLBACK_KEY) -> bytes:

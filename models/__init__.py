@@ -38,6 +38,7 @@ from models.progress import (
     Rectification,
     RectificationStatus,
 )
+from models.robot import RobotHook
 from models.store_value import StoreValue
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "RectificationStatus",
     "Review",
     "ReviewChecklist",
+    "RobotHook",
     "Role",
     "RoleGrant",
     "Side",

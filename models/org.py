@@ -165,7 +165,8 @@ class GroupLink(SQLModel, table=True):
     chat_id: str = Field(max_length=64)
     org_id: int = Field(foreign_key="org.id", index=True)
     title: str = Field(default="", max_length=256)
-    linked_by: int = Field(foreign_key="member.id")
+    #: who linked it (None: the office's command line, ``pledgebot group add``)
+    linked_by: int | None = Field(default=None, foreign_key="member.id")
     linked_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
 
 

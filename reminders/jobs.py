@@ -23,6 +23,7 @@ from campaign import (
     evaluate,
     files,
     fulfil,
+    grouplink,
     look_back,
     model_examples,
     monthly,
@@ -40,7 +41,7 @@ from models.base import utcnow
 from models.callbacks import CallbackCodec
 from models.campaign import Campaign, JobRun
 from models.dialog import Priority
-from models.org import Account, GroupLink, Member, Org, Role, RoleGrant
+from models.org import Account, Member, Org, Role, RoleGrant
 from models.pledge import Pledge, PledgeStatus
 from models.progress import Rectification, RectificationStatus
 from models.reply import Reply
@@ -247,14 +248,7 @@ class Jobs:
                 )
             )
         ).all()
-        groups = (
-            await session.exec(
-                select(GroupLink)
-                .join(Org, col(Org.id) == GroupLink.org_id)
-                .where(col(Org.path).startswith(root.path))
-                .order_by(col(GroupLink.id))
-            )
-        ).all()
+        groups = await grouplink.groups_of(session, under=root.path)
         count = 0
         summaries: dict[int, dict] = {}
         files_of: dict[tuple[int, str], list[Reply]] = {}

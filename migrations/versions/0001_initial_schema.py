@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 10:42:44.985677
+Create Date: 2026-12-03 13:49:57.440781
 """
 from alembic import op
 import sqlalchemy as sa
@@ -80,6 +80,21 @@ def upgrade() -> None:
     with op.batch_alter_table('processedupdate', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_processedupdate_at'), ['at'], unique=False)
 
+    op.create_table('robothook',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('chat_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('webhook', sa.Text(), nullable=False),
+    sa.Column('secret', sa.Text(), nullable=False),
+    sa.Column('hint', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('fingerprint', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('broken_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('broken_reason', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('chat_id'),
+    sa.UniqueConstraint('fingerprint')
+    )
     op.create_table('storedfile',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
@@ -190,7 +205,7 @@ def upgrade() -> None:
     sa.Column('chat_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('org_id', sa.Integer(), nullable=False),
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
-    sa.Column('linked_by', sa.Integer(), nullable=False),
+    sa.Column('linked_by', sa.Integer(), nullable=True),
     sa.Column('linked_at', models.base.UtcDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['linked_by'], ['member.id'], ),
     sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
@@ -735,6 +750,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_storedfile_created_at'))
 
     op.drop_table('storedfile')
+    op.drop_table('robothook')
     with op.batch_alter_table('processedupdate', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_processedupdate_at'))
 
