@@ -318,7 +318,11 @@ async def test_network_faults_in_a_row_pause_the_platform_instead_of_burning_ret
     await queue_broadcast(store, [f"n{i}" for i in range(20)], key="nf", platform="test")
     m = SlowMessenger()
     m.fail_with = [(f"n{i}", OSError("down")) for i in range(20)]
-    worker = OutboxWorker(store, {"test": m}, concurrency=1, limiter=RateLimiter({}))
+    start = time.monotonic()
+    # the limiter's clock runs ten times slower, so the 1 s pause outlasts the 0.5 s we watch
+    # even when a loaded machine wakes this test late
+    limiter = RateLimiter({}, clock=lambda: start + (time.monotonic() - start) / 10)
+    worker = OutboxWorker(store, {"test": m}, concurrency=1, limiter=limiter)
     stop = asyncio.Event()
     loop = asyncio.create_task(worker.run(stop, idle=0.05))
     await asyncio.sleep(0.5)
