@@ -35,6 +35,8 @@ from templates.lexicon import lexicon
 SMS = "sms"
 #: the catalog prefix of the SMS wordings
 SMS_PREFIX = "sms."
+#: the lexicon key of the words a roster's 通知方式 column is told to use
+SHOWN_CHANNEL_WORDS = "_shown"
 #: what separates an SMS code from its reason or date: spaces, plus signs, colons, commas
 _CODE_SEPARATORS = " \t\n+＋:：,，、.。;；-—"
 
@@ -88,17 +90,14 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().casefold()
 
 
-def channel_word(channel: Channel) -> str:
-    """Return the first word of a channel in the lexicon (短信), to list what is allowed."""
-    return lexicon("channels")[channel.value][0]
-
-
 def parse_channel(word: str) -> Channel | None:
     """Return the channel a word names (短信, SMS, 自动 …, in any language), or None."""
     folded = " ".join(_fold(word).split())
     if not folded:
         return None
     for value, words in lexicon("channels").items():
+        if value.startswith("_"):
+            continue
         if folded in (" ".join(_fold(w).split()) for w in words):
             return Channel(value)
     return None

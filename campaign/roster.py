@@ -24,13 +24,14 @@ from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaign import cells as sheet_cells
-from campaign.channels import channel_word, parse_channel
+from campaign.channels import SHOWN_CHANNEL_WORDS, parse_channel
 from campaign.db import Store
 from campaign.identity import normalize_phone
 from models.base import utcnow
 from models.org import Category, Channel, ChannelBy, Member, Org, OrgType, Role, RoleGrant
 from models.text import unsafe_chars
 from templates import DEFAULT_LOCALE, catalog
+from templates.lexicon import lexicon
 
 Progress = Callable[[int, int], None]
 
@@ -418,8 +419,8 @@ class _RowChecker:
             return Channel.AUTO
         channel = parse_channel(raw)
         if channel not in OFFICE_CHANNELS:
-            words = [channel_word(c) for c in OFFICE_CHANNELS]
-            self._fail(row, "channel", "channel_invalid", value=raw, allowed=_allowed(words))
+            shown = lexicon("channels")[SHOWN_CHANNEL_WORDS]
+            self._fail(row, "channel", "channel_invalid", value=raw, allowed=_allowed(shown))
             return None
         return channel
 
