@@ -7,7 +7,8 @@ SMS). The codes are words in ``templates/lexicon/<locale>/sms.toml``:
 - ``2`` + reason 有困难: every open item is in difficulty, with the reason (the secretary is told,
   as from the Telegram card);
 - ``3`` + date: no more prompts until that date (a pause, dates checked by the campaign);
-- ``TD`` 退订: no more notices by any channel (channel ``none``, audited); one confirmation.
+- ``TD`` 退订: no more notices by any channel (channel ``none``, audited); one confirmation;
+  ``恢复`` afterwards: notices again (channel ``auto``).
 
 Anything else gets one short help SMS, never twice in a row for the same month (no loops with
 auto-replies, no cost). A number not on the roster changes nothing and gets no answer; the log
@@ -62,6 +63,12 @@ async def on_sms(ctx: Ctx) -> list[Reply]:
             ctx.session, member, Channel.NONE, by=ChannelBy.PERSON, via=channels.SMS, now=ctx.now
         )
         return [ctx.reply("sms.reply.opted_out")] if changed else []
+    if code == "opt_in" and opted_out:
+        ctx.state.data.pop(HELP_SENT, None)
+        await channels.set_channel(
+            ctx.session, member, Channel.AUTO, by=ChannelBy.PERSON, via=channels.SMS, now=ctx.now
+        )
+        return [ctx.reply("sms.reply.opted_in")]
     try:
         async with ctx.session.begin_nested():
             replies = await _answer(ctx, code, rest)

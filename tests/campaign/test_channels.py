@@ -109,6 +109,7 @@ def test_a_reply_becomes_its_sms_wording_without_buttons_or_is_not_sent():
         ("3 7月31日", "pause", "7月31日"),
         ("td", "opt_out", ""),
         ("TD退订", "opt_out", "退订"),
+        ("恢复", "opt_in", ""),
         ("12", None, "12"),
         ("Thanks", None, "Thanks"),
         ("你好", None, "你好"),

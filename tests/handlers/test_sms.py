@@ -181,6 +181,12 @@ async def test_td_opts_out_and_nothing_more_goes_by_sms(world):
     await b.worker.run_once()
     assert len(sms_texts(b)) == sent
     assert len(await month_reports(b)) == 2
+    # the person may come back by SMS
+    await mo(b, "恢复")
+    assert "已恢复" in sms_texts(b)[-1]
+    async with b.store.read() as s:
+        routes = (await outbox.member_routes(s, [b.people.ids["member"]]))[b.people.ids["member"]]
+    assert [r.platform for r in routes] == ["sms"]
 
 
 async def test_a_number_not_on_the_roster_changes_nothing_and_gets_no_answer(world, caplog):
