@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import and_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -93,40 +94,51 @@ async def member_routes(
     sms_on = channels.sms_enabled(session)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        bound: dict[int, list[Route]] = {m: [] for m in chunk}
         rows = (
             await session.exec(
-                select(Account.member_id, Account.platform, Account.chat_id, Account.locale)
-                .where(
-                    col(Account.member_id).in_(chunk),
-                    Account.active == True,  # noqa: E712
-                    Account.platform != channels.SMS,
+                select(
+                    Member.id,
+                    Member.phone,
+                    Member.channel,
+                    Member.active,
+                    Account.platform,
+                    Account.chat_id,
+                    Account.locale,
                 )
-                .order_by(col(Account.id))
+                .select_from(Member)
+                .outerjoin(
+                    Account,
+                    and_(
+                        col(Account.member_id) == Member.id,
+                        col(Account.active) == True,  # noqa: E712
+                        col(Account.platform) != channels.SMS,
+                    ),
+                )
+                .where(col(Member.id).in_(chunk))
+                .order_by(col(Member.id), col(Account.id))
             )
         ).all()
-        for member_id, platform, chat_id, locale in rows:
-            bound[member_id].append(Route(platform, chat_id, locale))
-        people = (
-            await session.exec(
-                select(Member.id, Member.phone, Member.channel, Member.active).where(
-                    col(Member.id).in_(chunk)
-                )
-            )
-        ).all()
+        people: dict[int, tuple[str, Channel, bool]] = {}
+        bound: dict[int, list[Route]] = {m: [] for m in chunk}
+        for member_id, phone, channel, active, platform, chat_id, locale in rows:
+            people[member_id] = (phone, Channel(channel), active)
+            if platform is not None:
+                bound[member_id].append(Route(platform, chat_id, locale))
+        # SMS is looked at only for those it may reach: chosen, or automatic and unbound
         wanted = {
             m: phone
-            for m, phone, channel, active in people
-            if sms_on and active and phone and channel in (Channel.SMS, Channel.AUTO)
+            for m, (phone, channel, active) in people.items()
+            if sms_on
+            and active
+            and phone
+            and (channel is Channel.SMS or (channel is Channel.AUTO and not bound[m]))
         }
         locales = await channels.member_locales(session, wanted) if wanted else {}
-        for member_id, _, channel, _ in people:
+        for member_id, (_, channel, _) in people.items():
             sms = None
             if member_id in wanted:
                 sms = Route(channels.SMS, wanted[member_id], locales[member_id])
-            routes[member_id] = channels.choose(Channel(channel), bound[member_id], sms)
-        for member_id in set(chunk) - {p[0] for p in people}:
-            routes[member_id] = bound[member_id]
+            routes[member_id] = channels.choose(channel, bound[member_id], sms)
     return routes
 
 
