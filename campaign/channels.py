@@ -166,7 +166,10 @@ async def set_channel(
     ``via`` says where the choice was made (``telegram``, ``sms``, ``console`` …). Opting out
     (``none``) is recorded as ``channel.opted_out``.
     """
-    if member.channel is channel and member.channel_by is by:
+    if member.channel is channel:
+        if member.channel_by is not by and by is ChannelBy.PERSON:
+            member.channel_by = by  # the person confirms it: a roster will not undo it now
+            session.add(member)
         return False
     before = member.channel
     member.channel = channel
