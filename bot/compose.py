@@ -69,6 +69,7 @@ async def build_services(
     with neither, with a random key this store made for itself on first use.
     """
     store = Store(settings.database_url)
+    store.sms_enabled = settings.sms_enabled  # routes members to SMS (campaign.channels)
     if migrate:
         await store.migrate()
     secret = settings.signing_key or await store_key(store)

@@ -52,10 +52,10 @@ from bot.delivery import (
 )
 from bot.ratelimit import RateLimiter
 from campaign import files
+from campaign import outbox as campaign_outbox
 from campaign.db import Store, is_unavailable
 from models.base import utcnow
 from models.dialog import Outbox, OutboxStatus
-from models.org import Account
 from models.reply import Reply
 
 log = logging.getLogger(__name__)
@@ -638,6 +638,7 @@ class OutboxWorker:
             if isinstance(op, _Sent)
         ]
         released = [op.row_id for op in ops if isinstance(op, _Released)]
+        fallback = 0
         async with self.store.write() as session:
             conn = await session.connection()
             if sent:
@@ -660,14 +661,9 @@ class OutboxWorker:
                     update(_OUTBOX).where(_OUTBOX.c.id == op.row_id).values(**op.values)
                 )
                 if op.block is not None:
-                    platform, chat_id = op.block
-                    await conn.execute(
-                        update(Account.__table__)
-                        .where(
-                            Account.__table__.c.platform == platform,
-                            Account.__table__.c.chat_id == chat_id,
-                        )
-                        .values(active=False)
+                    # the binding ends; the campaign decides whether the message goes by SMS
+                    fallback += await campaign_outbox.after_blocked(
+                        session, op.row_id, now=self.clock()
                     )
             if released:
                 # given back unsent: the claim's attempt did not happen
@@ -685,3 +681,5 @@ class OutboxWorker:
                         else func.greatest(_OUTBOX.c.attempts - 1, 0),
                     )
                 )
+        if fallback:
+            self.kick()  # the SMS queued in place of a blocked chat's messages

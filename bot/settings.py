@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     #: delivery workers serve one bot: 29 / n)
     telegram_rate: float = 29.0
     log_level: str = "INFO"
+    #: reach members without Telegram (or who chose SMS) by SMS to their roster number; the
+    #: SMS gateway (SMS_GATEWAY) must deliver platform "sms" (campaign/channels.py)
+    sms_enabled: bool = False
     #: days an invite link works (``pledgebot invite``); it works once in any case
     invite_ttl_days: int = Field(default=7, ge=1, le=365)
     #: seconds to hold a group robot's message after it says "rate limited" (WeCom, DingTalk

@@ -42,6 +42,10 @@ _NET_ERRNOS = {
 }
 
 
+#: ``session.info`` key: whether this deployment sends SMS (``Store.sms_enabled``)
+SMS_ENABLED = "sms_enabled"
+
+
 class StoreUnavailable(Exception):
     """The store could not record a change right now; nothing was written, try again later."""
 
@@ -110,7 +114,12 @@ def _setup_sqlite(engine: AsyncEngine) -> None:
 
 
 class Store:
-    """One database: hands out read sessions and serialized write transactions."""
+    """One database: hands out read sessions and serialized write transactions.
+
+    ``sms_enabled`` is a fact of the deployment the campaign must know when it routes messages
+    (``campaign.channels``): the composition root sets it; every session carries it in
+    ``session.info``.
+    """
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = normalize_url(url)
@@ -124,17 +133,21 @@ class Store:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        #: members without Telegram (or who chose SMS) are reached by SMS
+        self.sms_enabled = False
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """Open a session for reading; nothing it does is committed."""
         async with self._sessions() as session:
+            session.info[SMS_ENABLED] = self.sms_enabled
             yield session
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """Open a write transaction: committed when the block ends, rolled back on error."""
         async with self._sessions() as session:
+            session.info[SMS_ENABLED] = self.sms_enabled
             if self.is_sqlite:
                 await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             try:

@@ -24,12 +24,14 @@ from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaign import cells as sheet_cells
+from campaign.channels import SHOWN_CHANNEL_WORDS, parse_channel
 from campaign.db import Store
 from campaign.identity import normalize_phone
 from models.base import utcnow
-from models.org import Category, Member, Org, OrgType, Role, RoleGrant
+from models.org import Category, Channel, ChannelBy, Member, Org, OrgType, Role, RoleGrant
 from models.text import unsafe_chars
 from templates import DEFAULT_LOCALE, catalog
+from templates.lexicon import lexicon
 
 Progress = Callable[[int, int], None]
 
@@ -45,11 +47,16 @@ HEADERS: dict[str, str] = {
     "post": "岗位",
     "roles": "角色",
     "rank": "职级",
+    "channel": "通知方式",
 }
-HEADER: tuple[str, ...] = tuple(HEADERS.values())
+#: optional columns a roster may have that written rosters (the demo's) leave out
+UNWRITTEN_COLUMNS = frozenset({"channel"})
+HEADER: tuple[str, ...] = tuple(w for k, w in HEADERS.items() if k not in UNWRITTEN_COLUMNS)
 #: an organization path as the file gives it, quoted in messages as an example
 EXAMPLE_ORG_PATH = "陇南市/武都区/城关镇/东江村党支部"
-OPTIONAL_COLUMNS = frozenset({"rank"})
+OPTIONAL_COLUMNS = frozenset({"rank", "channel"})
+#: what the office may write in 通知方式 (opting out is the person's own choice)
+OFFICE_CHANNELS = (Channel.AUTO, Channel.TELEGRAM, Channel.SMS, Channel.GROUP)
 
 #: 组织类型 words -> OrgType
 ORG_TYPE_WORDS: dict[str, OrgType] = {
@@ -148,6 +155,8 @@ class RosterRecord:
     post: str
     roles: tuple[Role, ...]
     rank: str
+    #: 通知方式, or None when the file has no such column (the member's setting stays)
+    channel: Channel | None = None
 
 
 @dataclass(frozen=True)
@@ -382,6 +391,7 @@ class _RowChecker:
             self._fail(row, "rank", "rank_too_long", limit=RANK_MAX)
         else:
             self._unsafe(row, "rank", rank)
+        channel = self._channel(row, self._get(cells, "channel"))
         if org is not None and org_type is not None:
             self._agree_on_type(row, org, org_type, self._get(cells, "org_type"))
         if len(self.errors) > before:
@@ -398,8 +408,21 @@ class _RowChecker:
                 post=self._share(post),
                 roles=roles,
                 rank=self._share(rank),
+                channel=channel,
             )
         )
+
+    def _channel(self, row: int, raw: str) -> Channel | None:
+        if "channel" not in self.columns:
+            return None  # an older roster: nobody's setting changes
+        if not raw:
+            return Channel.AUTO
+        channel = parse_channel(raw)
+        if channel not in OFFICE_CHANNELS:
+            shown = lexicon("channels")[SHOWN_CHANNEL_WORDS]
+            self._fail(row, "channel", "channel_invalid", value=raw, allowed=_allowed(shown))
+            return None
+        return channel
 
     def _org(self, row: int, raw: str) -> str | None:
         if not raw:
@@ -678,10 +701,26 @@ _MEMBER_UPDATE = (
         category=bindparam("b_category"),
         post=bindparam("b_post"),
         rank=bindparam("b_rank"),
+        channel=bindparam("b_channel"),
+        channel_by=bindparam("b_channel_by"),
         active=True,
         updated_at=bindparam("b_updated_at"),
     )
 )
+
+
+def _channel_of(rec: RosterRecord, old: tuple[Any, ...] | None) -> tuple[Channel, ChannelBy]:
+    """Return a person's channel after the import: the file's, unless they chose one themselves.
+
+    A roster without the 通知方式 column leaves everyone's setting as it was; a person's own
+    choice (an opt-out included) is never overwritten by the office's file.
+    """
+    if old is not None:
+        kept = (Channel(old[7]), ChannelBy(old[8]))
+        if rec.channel is None or kept[1] is ChannelBy.PERSON:
+            return kept
+    channel = rec.channel or Channel.AUTO
+    return channel, ChannelBy.DEFAULT if channel is Channel.AUTO else ChannelBy.OFFICE
 
 
 async def _delete_ids(conn: AsyncConnection, table, ids: list[int]) -> None:
@@ -709,6 +748,8 @@ async def _write(
         _member.c.post,
         _member.c.rank,
         _member.c.active,
+        _member.c.channel,
+        _member.c.channel_by,
     )
     rows = await conn.stream(select(_member.c.phone, *member_cols))
     async for part in rows.partitions(IN_CHUNK * 10):
@@ -748,6 +789,7 @@ async def _write(
         for rec in chunk:
             org_id = org_ids[rec.org]
             old = existing.pop(rec.phone, None)
+            channel, channel_by = _channel_of(rec, old)
             if old is None:
                 fresh.append(
                     {
@@ -759,11 +801,14 @@ async def _write(
                         "rank": rec.rank,
                         "active": True,
                         "updated_at": now,
+                        "channel": channel,
+                        "channel_by": channel_by,
                     }
                 )
                 continue
             ids[rec.phone] = old[0]
-            if old == (old[0], rec.name, org_id, rec.category, rec.post, rec.rank, True):
+            new = (rec.name, org_id, rec.category, rec.post, rec.rank, True, channel, channel_by)
+            if old == (old[0], *new):
                 counts.unchanged += 1
                 continue
             counts.updated += 1
@@ -775,6 +820,8 @@ async def _write(
                     "b_category": rec.category,
                     "b_post": rec.post,
                     "b_rank": rec.rank,
+                    "b_channel": channel,
+                    "b_channel_by": channel_by,
                     "b_updated_at": now,
                 }
             )

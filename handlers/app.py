@@ -19,6 +19,7 @@ from campaign.documents import Documents
 from campaign.monthly import MONTHLY_TYPES, ProgressCb, RestCb, SummaryCb
 from campaign.publish import PrintCb
 from handlers import (
+    channel,
     documents,
     evaluate,
     group,
@@ -29,6 +30,7 @@ from handlers import (
     pledge,
     report,
     review,
+    sms,
     start,
 )
 from handlers.callbacks import CallbackCodec
@@ -110,6 +112,9 @@ def build_router() -> Router:
     r.command("selfcheck", documents.on_selfcheck)
     r.button(PrintCb, documents.on_print, public=True)
     r.contact = start.on_contact
+    r.command("channel", channel.on_channel)
+    r.button(channel.ChannelCb, channel.on_channel_button)
+    r.sms = sms.on_sms
     return r
 
 

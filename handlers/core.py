@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import outbox
+from campaign import channels, outbox
 from campaign.access import load_actor
 from campaign.db import Store, StoreUnavailable, is_unavailable
 from campaign.documents import Documents
@@ -150,6 +150,12 @@ class Core:
                 if account is not None
                 else state.data.get("_locale") or normalize_locale(s.language)
             )
+            if s.platform == channels.SMS and account is None:
+                # An SMS sender is the roster member with that number; nobody binds by SMS.
+                member = await channels.member_by_phone(session, s.user_id)
+                if member is not None:
+                    actor = await load_actor(session, member.id)
+                    locale = (await channels.member_locales(session, [member.id]))[member.id]
             ctx = Ctx(
                 session=session,
                 event=event,
@@ -252,11 +258,15 @@ class Core:
                 if toast_text is None:
                     toast_text = catalog().render(reply.template, ctx.locale, **reply.context)
                 continue
+            # By SMS only short wordings go out; a reply without one is not sent (cost).
+            message = channels.sms_reply(reply) if s.platform == channels.SMS else reply
+            if message is None:
+                continue
             await outbox.enqueue(
                 session,
                 platform=s.platform,
                 chat_id=s.chat_id,
-                reply=reply,
+                reply=message,
                 locale=ctx.locale,
                 key=f"{cause}:{i}" if cause else None,
                 priority=Priority.REPLY,

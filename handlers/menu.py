@@ -20,7 +20,7 @@ from templates import LOCALES, catalog
 from templates.lexicon import lexicon
 
 #: commands that never sit on the menu keyboard (start binds; the rest are in /help)
-NOT_ON_KEYBOARD = frozenset({"start", "lang", "cancel", "bindgroup"})
+NOT_ON_KEYBOARD = frozenset({"start", "lang", "channel", "cancel", "bindgroup"})
 #: the lexicon key of the words a request may hold besides its phrase
 FILLER = "_filler"
 #: a message longer than this is not a request for a function, whatever words it contains

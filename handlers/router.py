@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from campaign import channels
 from campaign.access import Action, allowed_actions
 from handlers import menu
 from handlers.callbacks import BadCallback, CallbackData
@@ -46,6 +47,8 @@ class Router:
         self.takes: dict[str, Takes] = {}
         self.contact: Handler | None = None
         self.poll: Handler | None = None
+        #: every text that arrives by SMS (``campaign.channels.SMS``): answers, not commands
+        self.sms: Handler | None = None
 
     def command(
         self, name: str, handler: Handler, *, public: bool = False, group: bool = False
@@ -95,6 +98,8 @@ class Router:
         """Run the handler for ``ctx.event`` and return its replies."""
         event = ctx.event
         bound = ctx.actor is not None
+        if ctx.sender.platform == channels.SMS:
+            return await self.sms(ctx) if self.sms is not None else []
         if isinstance(event, PollUpdated):
             return await self.poll(ctx) if self.poll is not None else []
         if isinstance(event, CommandReceived):

@@ -36,7 +36,7 @@ def menu_commands(actions: list[Action], available: frozenset[str]) -> tuple[str
     else:
         # /bindgroup is a group command; it lives in the groups' menu
         personal = [a.value for a in actions if a is not Action.BIND_GROUP]
-        cmds = ["help", *personal, "lang", "cancel"]
+        cmds = ["help", *personal, "lang", "channel", "cancel"]
     return tuple(c for c in cmds if c in available)
 
 

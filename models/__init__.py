@@ -18,7 +18,19 @@ from models.evaluation import (
 from models.files import StoredFile
 from models.lookback import LookBack, LookBackOpinion, LookBackState, OwnerAnswer
 from models.model_example import ModelExample, ModelProgress
-from models.org import Account, Category, GroupLink, Invite, Member, Org, OrgType, Role, RoleGrant
+from models.org import (
+    Account,
+    Category,
+    Channel,
+    ChannelBy,
+    GroupLink,
+    Invite,
+    Member,
+    Org,
+    OrgType,
+    Role,
+    RoleGrant,
+)
 from models.pledge import (
     OwnerKind,
     PeerRequest,
@@ -46,6 +58,8 @@ __all__ = [
     "AuditEvent",
     "Campaign",
     "Category",
+    "Channel",
+    "ChannelBy",
     "DialogState",
     "DomainError",
     "EvalStatus",

@@ -79,8 +79,35 @@ class Org(SQLModel, table=True):
     depth: int = 0
 
 
+class Channel(StrEnum):
+    """How a person is reached (通知方式): chosen by the person (/channel) or the office (roster).
+
+    ``auto``: Telegram when bound, else SMS. ``telegram``: bound accounts only, never SMS.
+    ``sms``: SMS only. ``group``: the office reaches them in its own group (微信群): no SMS.
+    ``none``: opted out (退订, TD): no notices by any channel.
+    """
+
+    AUTO = "auto"
+    TELEGRAM = "telegram"
+    SMS = "sms"
+    GROUP = "group"
+    NONE = "none"
+
+
+class ChannelBy(StrEnum):
+    """Who set a person's channel: nobody (the default), the office's roster, the person."""
+
+    DEFAULT = ""
+    OFFICE = "office"
+    PERSON = "person"
+
+
 class Member(SQLModel, table=True):
-    """A person on the roster, matched by mobile number."""
+    """A person on the roster, matched by mobile number.
+
+    ``channel`` is how notices reach them; a choice of the person (``channel_by`` person, an
+    opt-out included) outlives re-imports of the roster, the office's does not.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=64)
@@ -91,6 +118,8 @@ class Member(SQLModel, table=True):
     rank: str = Field(default="", max_length=32)
     active: bool = True
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UtcDateTime()))
+    channel: Channel = Field(default=Channel.AUTO, sa_type=enum_type(Channel, 8))
+    channel_by: ChannelBy = Field(default=ChannelBy.DEFAULT, sa_type=enum_type(ChannelBy, 8))
 
 
 class RoleGrant(SQLModel, table=True):

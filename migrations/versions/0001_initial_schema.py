@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 13:49:57.440781
+Create Date: 2026-12-03 14:15:13.935778
 """
 from alembic import op
 import sqlalchemy as sa
@@ -154,6 +154,8 @@ def upgrade() -> None:
     sa.Column('rank', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('updated_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('channel', sa.Enum('auto', 'telegram', 'sms', 'group', 'none', name='channel', native_enum=False), nullable=False),
+    sa.Column('channel_by', sa.Enum('', 'office', 'person', name='channelby', native_enum=False, length=8), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('phone')
