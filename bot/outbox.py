@@ -464,6 +464,7 @@ class OutboxWorker:
                     menu = render_menu(payload["commands"], locale)
                 else:
                     message = render_reply(Reply.from_payload(payload), locale)
+                    message = dataclasses.replace(message, outbox_id=row.id)
                     if message.attachment and message.attachment.get("stored"):
                         message = await self._with_file(message)
             except DeliveryError as exc:
@@ -555,7 +556,13 @@ class OutboxWorker:
         now = self.clock()
         values: dict[str, Any] = {"lease_until": None, "last_error": str(exc)[:500]}
         retried = False
-        if exc.blocked or exc.permanent or row.attempts >= MAX_ATTEMPTS:
+        if exc.hold_until is not None:
+            # held (SMS quiet hours): wait without spending the claim's attempt
+            values["not_before"] = exc.hold_until
+            values["attempts"] = max(0, row.attempts - 1)
+            values["last_error"] = None
+            retried = True
+        elif exc.blocked or exc.permanent or row.attempts >= MAX_ATTEMPTS:
             values["status"] = OutboxStatus.DEAD
         elif exc.retry_after is not None:
             values["not_before"] = now + timedelta(seconds=exc.retry_after)

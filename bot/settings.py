@@ -45,6 +45,23 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     #: days an invite link works (``pledgebot invite``); it works once in any case
     invite_ttl_days: int = Field(default=7, ge=1, le=365)
+    #: the SMS gateway: ``smpp://user:pass@host:2775`` or ``https://…`` (unset: no SMS)
+    sms_gateway: str | None = None
+    #: SMS messages per second this process hands the gateway
+    sms_rate: float = Field(default=10.0, gt=0, le=1000)
+    #: no SMS goes out in these local hours of the campaign ("" to send at any hour)
+    sms_quiet_hours: str = "21:00-08:00"
+    #: the key that signs requests to the HTTP gateway and its callbacks (HMAC-SHA256)
+    sms_http_secret: str | None = None
+    #: the field names of the HTTP gateway (bot/sms_providers.toml): generic, aliyun, tencent
+    sms_http_provider: str = "generic"
+    #: the sender address (SMPP source_addr) or sign name the gateway expects, if any
+    sms_source: str = ""
+    #: SMPP submits that may await their answer at once
+    sms_window: int = Field(default=10, ge=1, le=100)
+    #: where the HTTP gateway posts inbound SMS and receipts (unset: no callback server)
+    sms_callback_host: str = "127.0.0.1"
+    sms_callback_port: int | None = None
 
     @field_validator("webhook_secret")
     @classmethod
@@ -63,6 +80,21 @@ class Settings(BaseSettings):
                 "'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value or None
+
+    @field_validator("sms_gateway")
+    @classmethod
+    def _check_sms_gateway(cls, value: str | None) -> str | None:
+        if value and not re.match(r"(smpp|https?)://[^/]", value):
+            raise ValueError("SMS_GATEWAY must be smpp://user:pass@host:port or an http(s) URL")
+        return value or None
+
+    @field_validator("sms_quiet_hours")
+    @classmethod
+    def _check_quiet_hours(cls, value: str) -> str:
+        value = (value or "").strip()
+        if value and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d", value):
+            raise ValueError('SMS_QUIET_HOURS must look like "21:00-08:00" (or be empty)')
+        return value
 
     @field_validator("webhook_url")
     @classmethod

@@ -38,6 +38,7 @@ from models.progress import (
     Rectification,
     RectificationStatus,
 )
+from models.sms import SmsSent, SmsStatus
 from models.store_value import StoreValue
 
 __all__ = [
@@ -89,6 +90,8 @@ __all__ = [
     "Role",
     "RoleGrant",
     "Side",
+    "SmsSent",
+    "SmsStatus",
     "StoreValue",
     "StoredFile",
 ]
