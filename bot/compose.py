@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.delivery import Messenger
 from bot.outbox import OutboxWorker
-from bot.ratelimit import RateLimiter, telegram_limits
+from bot.ratelimit import RateLimiter, sms_limits, telegram_limits
 from bot.settings import Settings
 from campaign.db import Store
 from campaign.documents import Documents
@@ -38,7 +38,12 @@ class Services:
         """Return an outbox worker that delivers through ``messengers`` at the set rate."""
         kwargs.setdefault(
             "limiter",
-            RateLimiter({"telegram": telegram_limits(per_second=self.settings.telegram_rate)}),
+            RateLimiter(
+                {
+                    "telegram": telegram_limits(per_second=self.settings.telegram_rate),
+                    "sms": sms_limits(per_second=self.settings.sms_rate),
+                }
+            ),
         )
         return OutboxWorker(self.store, messengers, **kwargs)
 
@@ -82,5 +87,12 @@ def setup_logging(level: str = "INFO") -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # phone numbers never reach a log beyond their last four digits
+    from bot.sms import MaskPhones
+
+    masking = MaskPhones()
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskPhones) for f in handler.filters):
+            handler.addFilter(masking)
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
