@@ -181,12 +181,12 @@ def test_quiet_hours_hold_an_sms_until_eight(start_bot, smsc):  # noqa: F811
     lib = _faketime()
     if lib is None:
         pytest.skip("libfaketime is not installed (Debian package faketime)")
-    # 07:59:52 in Shanghai (the campaign's timezone): quiet until 08:00
+    # 21:30 in Shanghai (the campaign's timezone): quiet until 08:00 the next morning
     env = sms_env(
         smsc,
         SMS_QUIET_HOURS="21:00-08:00",
         LD_PRELOAD=lib,
-        FAKETIME="@2027-04-01 23:59:52",
+        FAKETIME="@2027-04-01 13:30:00",
         FAKETIME_DONT_FAKE_MONOTONIC="1",
         TZ="UTC",
     )
@@ -194,24 +194,32 @@ def test_quiet_hours_hold_an_sms_until_eight(start_bot, smsc):  # noqa: F811
     smsc.wait_bound()
     queue(bot.db_url, [("sms", PHONE, "早上好")], "quiet")
     held = wait_until(
-        lambda: (
-            db_rows(
-                bot.db_url, "select not_before, attempts, status from outbox where platform='sms'"
-            )
-            if db_rows(bot.db_url, "select attempts from outbox where not_before > '2027'")
-            else None
+        lambda: db_rows(
+            bot.db_url,
+            "select not_before, attempts, status from outbox"
+            " where platform = 'sms' and not_before > '2027-01-01 00:00:00'",
         ),
-        timeout=15,
+        timeout=30,
         what="the row held",
     )
     ((not_before, attempts, status),) = held
     assert not_before.startswith("2027-04-02 00:00:00")  # 08:00 in Shanghai
     assert attempts == 0 and status == "pending"  # held, no attempt spent
+    time.sleep(1)
     assert smsc.submits() == []
-    parts = wait_until(lambda: smsc.submits(), timeout=30, what="the SMS at 08:00")
-    assert parts[0]["text"] == sms_text("早上好")
-    ((sent_at,),) = db_rows(bot.db_url, "select sent_at from outbox where platform='sms'")
-    assert sent_at >= "2027-04-02 00:00:00"
+    # the next morning, a little before eight: it goes out at eight, once
+    bot.stop()
+    bot.extra_env["FAKETIME"] = "@2027-04-01 23:59:50"
+    bot.start()
+    parts = wait_until(lambda: smsc.submits(), timeout=60, what="the SMS at 08:00")
+    assert [p["text"] for p in parts] == [sms_text("早上好")]
+    ((sent_at, attempts),) = wait_until(
+        lambda: db_rows(
+            bot.db_url, "select sent_at, attempts from outbox where platform='sms' and sent_at"
+        ),
+        what="the row marked sent",
+    )
+    assert sent_at >= "2027-04-02 00:00:00" and attempts == 1
 
 
 def test_the_smsc_going_away_and_back_loses_nothing(start_bot, smsc):  # noqa: F811
