@@ -87,7 +87,8 @@ async def record_submitted(
             "submitted_at": stmt.excluded.submitted_at,
         },
     )
-    await session.execute(
+    conn = await session.connection()
+    await conn.execute(
         stmt,
         [
             {
@@ -107,7 +108,8 @@ async def record_receipt(session: AsyncSession, message_id: str, state: str, at:
     """Record a delivery receipt (a repeated receipt changes nothing more)."""
     status = receipt_status(state)
     values = {"status": status.value, "receipt_state": (state or "")[:16], "receipt_at": at}
-    done = await session.execute(
+    conn = await session.connection()
+    done = await conn.execute(
         update(_TABLE).where(_TABLE.c.message_id == message_id[:80]).values(**values)
     )
     if done.rowcount:
@@ -115,7 +117,7 @@ async def record_receipt(session: AsyncSession, message_id: str, state: str, at:
     stmt = _insert(session).values(
         message_id=message_id[:80], outbox_id=None, segments=0, submitted_at=None, **values
     )
-    await session.execute(stmt.on_conflict_do_update(index_elements=["message_id"], set_=values))
+    await conn.execute(stmt.on_conflict_do_update(index_elements=["message_id"], set_=values))
 
 
 async def segments_and_receipts(session: AsyncSession, outbox_ids: Iterable[int]) -> SmsFigures:
