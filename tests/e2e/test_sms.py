@@ -12,21 +12,27 @@ a 5,000-recipient notice over SMS and Telegram loses nothing and repeats at most
 from __future__ import annotations
 
 import asyncio
+import http.server
+import json
 import sqlite3
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
 
+from bot.sms_http import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 from campaign.db import Store
 from campaign.sms_stats import segments_and_receipts
 from models.base import utcnow
 from models.dialog import Outbox, Priority
 from models.reply import Reply
 from templates import catalog
+from tests.e2e.conftest import free_port
 from tests.e2e.smsc import Smsc, smsc, wait_until  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +44,7 @@ FAKETIME_LIBS = [
     "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
     "/usr/lib/faketime/libfaketime.so.1",
 ]
+HTTP_SECRET = "e2e-sms-http-secret"
 #: the worker's claim size (bot/outbox.py default): what a kill may send twice
 BATCH = 50
 
@@ -277,5 +284,84 @@ def test_kill_9_in_a_5000_recipient_notice_over_sms_and_telegram(start_bot, smsc
     assert db_rows(bot.db_url, "select count(*) from outbox where status != 'sent'") == [(0,)]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+class _Provider(http.server.BaseHTTPRequestHandler):
+    """A stand-in HTTP SMS provider (generic fields) that checks the HMAC signature."""
+
+    received: list[dict] = []
+    refused: list[int] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        ok = verify(
+            HTTP_SECRET,
+            self.headers.get(TIMESTAMP_HEADER, ""),
+            body,
+            self.headers.get(SIGNATURE_HEADER, ""),
+            time.time(),
+        )
+        if not ok:
+            self.refused.append(1)
+            self.send_response(403)
+            self.end_headers()
+            return
+        self.received.append(json.loads(body))
+        answer = json.dumps({"id": f"h{len(self.received)}"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+def _post(url: str, body: bytes, secret: str) -> int:
+    stamp = str(int(time.time()))
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: stamp,
+            SIGNATURE_HEADER: sign(secret, stamp, body),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_http_gateway_signs_and_maps_and_refuses_a_forged_callback(start_bot):
+    _Provider.received, _Provider.refused = [], []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    callback_port = free_port()
+    try:
+        bot = start_bot(
+            env={
+                "SMS_GATEWAY": f"http://127.0.0.1:{server.server_port}/send",
+                "SMS_HTTP_SECRET": HTTP_SECRET,
+                "SMS_SOURCE": "承诺通",
+                "SMS_QUIET_HOURS": "",
+                "SMS_CALLBACK_PORT": str(callback_port),
+            }
+        )
+        queue(bot.db_url, [("sms", PHONE, "请于月底前报告进度")], "http")
+        (body,) = wait_until(lambda: _Provider.received, what="the signed request")
+        assert body == {"to": PHONE, "text": sms_text("请于月底前报告进度"), "sign": "承诺通"}
+        assert _Provider.refused == []
+        url = f"http://127.0.0.1:{callback_port}/sms/callback"
+        mo = json.dumps({"type": "mo", "id": "m-1", "from": PHONE, "text": "1"}).encode()
+        assert _post(url, mo, "forged-secret") == 403
+        time.sleep(0.5)
+        assert db_rows(bot.db_url, "select * from processedupdate where platform='sms'") == []
+        assert _post(url, mo, HTTP_SECRET) == 200
+        assert db_rows(
+            bot.db_url, "select update_id from processedupdate where platform='sms'"
+        ) == [("sms:http:m-1",)]
+    finally:
+        server.shutdown()
