@@ -201,6 +201,7 @@ class SmppGateway:
             self.port,
             timeout=5,
             sequence_generator=_Sequence(),
+            logger_name="smpplib.client",
             allow_unknown_opt_params=True,
         )
         client.set_message_sent_handler(self._on_resp)
