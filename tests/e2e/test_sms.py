@@ -15,6 +15,7 @@ import asyncio
 import http.server
 import json
 import sqlite3
+import subprocess
 import threading
 import time
 import urllib.error
@@ -32,7 +33,7 @@ from models.base import utcnow
 from models.dialog import Outbox, Priority
 from models.reply import Reply
 from templates import catalog
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import base_env, bot_command, free_port
 from tests.e2e.smsc import Smsc, smsc, wait_until  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.e2e
@@ -124,7 +125,16 @@ def test_a_long_chinese_notice_arrives_as_joined_ucs2_segments(start_bot, smsc):
     bot = start_bot(env=sms_env(smsc))
     smsc.wait_bound()
     text = ("各位党员：本月公开承诺践诺情况已汇总，请按时登录承诺通报告进度。" * 10)[:300]
-    queue(bot.db_url, [("sms", PHONE, text)], "long")
+    # queued by the operator's command, as a campaign queues its notices
+    done = subprocess.run(
+        [*bot_command(), "sms-test", PHONE, text],
+        env=base_env(DATABASE_URL=bot.db_url, SMS_GATEWAY=smsc.url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert PHONE not in done.stdout and "138****0001" in done.stdout
     parts = wait_until(lambda: smsc.submits(), what="the SMS parts")
     wanted = sms_text(text)
     want_parts = -(-len(wanted) // 67)
