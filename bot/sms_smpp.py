@@ -43,6 +43,8 @@ RESP_TIMEOUT = 15.0
 #: how long the reader waits for the core to record an inbound SMS
 HANDLE_TIMEOUT = 30.0
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+#: seconds the first parts of a concatenated inbound SMS wait for the rest
+PARTS_TTL = 600.0
 THROTTLED = {consts.SMPP_ESME_RTHROTTLED, consts.SMPP_ESME_RMSGQFUL}
 BAD_NUMBER = {
     consts.SMPP_ESME_RINVDSTADR,
@@ -115,6 +117,7 @@ class SmppGateway:
     _pending: dict[int, asyncio.Future] = field(default_factory=dict, repr=False)
     _pending_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _parts: dict[tuple[str, int], dict[int, bytes]] = field(default_factory=dict, repr=False)
+    _parts_at: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _inbound: Inbound | None = field(default=None, repr=False)
@@ -334,6 +337,13 @@ class SmppGateway:
             return consts.SMPP_ESME_RX_T_APPN
         return consts.SMPP_ESME_ROK
 
+    def _forget_stale_parts(self) -> None:
+        """Drop parts of concatenated SMS whose other parts never came (after ten minutes)."""
+        limit = time.monotonic() - PARTS_TTL
+        for key in [k for k, at in self._parts_at.items() if at < limit]:
+            self._parts.pop(key, None)
+            self._parts_at.pop(key, None)
+
     def _receipt(self, pdu) -> None:
         message_id = _text(getattr(pdu, "receipted_message_id", None))
         state_code = getattr(pdu, "message_state", None)
@@ -358,7 +368,9 @@ class SmppGateway:
             if header is not None and header[1] > 1:
                 ref, total, number = header
                 key = (source, ref)
+                self._forget_stale_parts()
                 parts = self._parts.setdefault(key, {})
+                self._parts_at[key] = time.monotonic()
                 parts[number] = payload
                 if len(parts) < total:
                     return  # wait for the other parts (acknowledged: they are held here)
@@ -381,6 +393,7 @@ class SmppGateway:
         self._wait_for(self._inbound.message(phone, text, f"sms:{message_id}"))
         if key:
             self._parts.pop(key, None)
+            self._parts_at.pop(key, None)
         log.info("inbound SMS from %s (%d characters)", mask_phone(phone), len(text))
 
 
