@@ -472,6 +472,10 @@ class OutboxWorker:
             except Exception as exc:  # a payload we cannot render: retry, then give up
                 log.warning("outbox %s cannot be rendered: %r", row.id, exc)
                 return self._failed(row, DeliveryError(repr(exc)[:400]))
+            holding = getattr(messenger, "hold_until", None)
+            until = holding() if holding is not None else None
+            if until is not None:  # the platform sends nothing now (SMS quiet hours)
+                return self._failed(row, DeliveryError("held", hold_until=until))
             cost, chat_cost = _calls(row.kind, message)
             await self._interruptibly(self._slots.acquire(), interruptible)
             self._unmarked += 1

@@ -350,12 +350,15 @@ class SmsMessenger:
         signature = catalog().render("sms.signature", message.locale or "zh_CN")
         return signature + text.strip()
 
+    def hold_until(self) -> datetime | None:
+        """Return when the quiet hours end, if they are now (the worker asks before sending)."""
+        return self.quiet.hold_until(self.clock()) if self.quiet is not None else None
+
     async def send(self, chat_id: str, message: RenderedMessage) -> str | None:
         """Submit one SMS; return the gateway's first id (all ids go to ``sms_sent``)."""
-        if self.quiet is not None:
-            until = self.quiet.hold_until(self.clock())
-            if until is not None:
-                raise DeliveryError("SMS quiet hours", hold_until=until)
+        until = self.hold_until()
+        if until is not None:
+            raise DeliveryError("SMS quiet hours", hold_until=until)
         phone = normalize_phone(chat_id)
         if phone is None or phone != chat_id:
             raise DeliveryError("not an 11-digit mainland mobile number", permanent=True)
