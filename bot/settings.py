@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from functools import cached_property
+from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.callbacks import derive_key
 
 PUBLIC_API = "https://api.telegram.org"
+#: the HTTP SMS gateways' field names (SMS_HTTP_PROVIDER)
+PROVIDERS = Path(__file__).with_name("sms_providers.toml")
 #: the shortest CALLBACK_SECRET accepted, in bytes
 CALLBACK_SECRET_MIN = 32
 #: HKDF contexts: the same secret gives unrelated keys for unrelated purposes
@@ -100,6 +104,19 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @model_validator(mode="after")
+    def _check_sms_http(self) -> Settings:
+        if self.sms_gateway and self.sms_gateway.startswith("http"):
+            if not self.sms_http_secret:
+                raise ValueError("SMS_HTTP_SECRET is required with an HTTP SMS_GATEWAY")
+            providers = tomllib.loads(PROVIDERS.read_text(encoding="utf-8"))
+            if self.sms_http_provider not in providers:
+                raise ValueError(
+                    f"SMS_HTTP_PROVIDER must be one of {', '.join(providers)} "
+                    f"(bot/{PROVIDERS.name})"
+                )
+        return self
 
     def require_token(self) -> str:
         """Return the bot token, or raise a clear error if it is missing or malformed."""

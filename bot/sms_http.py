@@ -27,21 +27,20 @@ import logging
 import time
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from bot.delivery import DeliveryError
-from bot.settings import Settings
+from bot.settings import PROVIDERS, Settings
 from bot.sms import Accepted, Inbound, segment_count
 from campaign.db import StoreUnavailable, is_unavailable
 from campaign.identity import mask_phone
 
 log = logging.getLogger(__name__)
 
-PROVIDERS_FILE = Path(__file__).with_name("sms_providers.toml")
+PROVIDERS_FILE = PROVIDERS
 TIMESTAMP_HEADER = "X-PledgeBot-Timestamp"
 SIGNATURE_HEADER = "X-PledgeBot-Signature"
 #: a callback signed longer ago than this is refused (a replayed request)

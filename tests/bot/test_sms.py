@@ -103,6 +103,15 @@ def test_sms_settings_are_checked():
         load_settings(sms_quiet_hours="9pm", _env_file=None)
     with pytest.raises(SettingsError, match="SMS_GATEWAY"):
         load_settings(sms_gateway="ftp://x", _env_file=None)
+    with pytest.raises(SettingsError, match="SMS_HTTP_SECRET"):
+        load_settings(sms_gateway="https://sms.example/send", _env_file=None)
+    with pytest.raises(SettingsError, match="SMS_HTTP_PROVIDER"):
+        load_settings(
+            sms_gateway="https://sms.example/send",
+            sms_http_secret="s",
+            sms_http_provider="nobody",
+            _env_file=None,
+        )
     ok = load_settings(sms_gateway="smpp://u:p@h:2775", _env_file=None)
     assert ok.sms_quiet_hours == "21:00-08:00"
 
