@@ -477,6 +477,9 @@ class OutboxWorker:
             if until is not None:  # the platform sends nothing now (SMS quiet hours)
                 return self._failed(row, DeliveryError("held", hold_until=until))
             cost, chat_cost = _calls(row.kind, message)
+            costing = getattr(messenger, "cost", None)
+            if costing is not None and message is not None:  # SMS: its segments
+                cost = chat_cost = float(costing(message))
             await self._interruptibly(self._slots.acquire(), interruptible)
             self._unmarked += 1
             try:

@@ -101,7 +101,7 @@ def telegram_limits(per_second: float = 29.0, burst: float = 1.1) -> Limits:
 
 
 def sms_limits(per_second: float = 10.0) -> Limits:
-    """Return the limits of SMS: ``per_second`` messages handed to the gateway, no burst.
+    """Return the limits of SMS: ``per_second`` segments handed to the gateway, no burst.
 
     The SMSC's own window (SMS_WINDOW) bounds the submits in flight; this bucket keeps a big
     notice from flooding it. There is no per-chat limit.

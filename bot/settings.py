@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     invite_ttl_days: int = Field(default=7, ge=1, le=365)
     #: the SMS gateway: ``smpp://user:pass@host:2775`` or ``https://…`` (unset: no SMS)
     sms_gateway: str | None = None
-    #: SMS messages per second this process hands the gateway
+    #: SMS segments per second this process hands the gateway (a 5-part message counts 5)
     sms_rate: float = Field(default=10.0, gt=0, le=1000)
     #: no SMS goes out in these local hours of the campaign ("" to send at any hour)
     sms_quiet_hours: str = "21:00-08:00"

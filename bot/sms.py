@@ -350,6 +350,10 @@ class SmsMessenger:
         signature = catalog().render("sms.signature", message.locale or "zh_CN")
         return signature + text.strip()
 
+    def cost(self, message: RenderedMessage) -> int:
+        """Return the segments a message takes (what SMS_RATE counts)."""
+        return segment_count(self.text_of(message))
+
     def hold_until(self) -> datetime | None:
         """Return when the quiet hours end, if they are now (the worker asks before sending)."""
         return self.quiet.hold_until(self.clock()) if self.quiet is not None else None

@@ -161,6 +161,8 @@ async def test_the_messenger_signs_holds_at_night_and_refuses_bad_numbers(store)
     message = RenderedMessage(
         text="请报进度", buttons=((RenderedButton("按钮", data="x"),),), locale="en", outbox_id=7
     )
+    assert messenger.cost(message) == 1  # SMS_RATE counts segments
+    assert messenger.cost(RenderedMessage(text="承" * 300)) == 5
     with pytest.raises(DeliveryError) as held:
         await messenger.send(PHONE, message)
     assert held.value.hold_until == datetime(2027, 4, 2, 0, 0, tzinfo=UTC)
