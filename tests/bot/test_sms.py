@@ -133,23 +133,18 @@ def test_phone_numbers_are_masked_in_every_log_record(caplog):
 # -- the messenger ------------------------------------------------------------------------------
 
 
-class _Recording:
-    """A gateway stand-in that keeps what it was asked to send (the messenger's own test)."""
-
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    async def submit(self, phone: str, text: str, *, ref: int):
-        from bot.sms import Accepted
-
-        self.sent.append((phone, text))
-        return [Accepted(f"t:{len(self.sent)}", segment(text).count)]
+async def _bound(gateway: SmppGateway) -> None:
+    for _ in range(400):
+        if gateway.bound:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("not bound")
 
 
-async def test_the_messenger_signs_holds_at_night_and_refuses_bad_numbers(store):
-    gateway = _Recording()
+async def test_the_messenger_signs_holds_at_night_and_refuses_bad_numbers(store, smsc):  # noqa: F811
+    gateway = SmppGateway("127.0.0.1", smsc.port, "pledgebot", "secret")
+    await gateway.start(None)
+    await _bound(gateway)
     night = datetime(2027, 4, 1, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
     now = [night]
     messenger = SmsMessenger(
@@ -166,13 +161,18 @@ async def test_the_messenger_signs_holds_at_night_and_refuses_bad_numbers(store)
     with pytest.raises(DeliveryError) as held:
         await messenger.send(PHONE, message)
     assert held.value.hold_until == datetime(2027, 4, 2, 0, 0, tzinfo=UTC)
-    assert gateway.sent == []
+    assert await asyncio.to_thread(smsc.submits) == []
     now[0] = datetime(2027, 4, 2, 0, 0, tzinfo=UTC)
-    assert await messenger.send(PHONE, message) == "t:1"
-    assert gateway.sent == [(PHONE, "[PledgeBot]请报进度")]  # no button text
-    with pytest.raises(DeliveryError) as bad:
-        await messenger.send("12345", message)
-    assert bad.value.permanent
+    try:
+        message_id = await messenger.send(PHONE, message)
+        (sent,) = await asyncio.to_thread(smsc.submits)
+        assert message_id == f"smpp:{sent['message_id']}"
+        assert sent["text"] == "[PledgeBot]请报进度"  # signed; no button text
+        with pytest.raises(DeliveryError) as bad:
+            await messenger.send("12345", message)
+        assert bad.value.permanent
+    finally:
+        await gateway.stop()
     await messenger.recorder.flush()
     async with store.read() as session:
         figures = await segments_and_receipts(session, [7])
@@ -180,14 +180,6 @@ async def test_the_messenger_signs_holds_at_night_and_refuses_bad_numbers(store)
 
 
 # -- SMPP ---------------------------------------------------------------------------------------
-
-
-async def _bound(gateway: SmppGateway) -> None:
-    for _ in range(400):
-        if gateway.bound:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("not bound")
 
 
 async def core_and_inbound(store):
