@@ -7,6 +7,7 @@ the signed text, its segments and receipt are recorded; an inbound "1" from a ro
 reaches the core; quiet hours hold a row until 08:00 without spending an attempt (the bot runs
 on a faked clock); the SMSC going away and coming back loses nothing; kill -9 in the middle of
 a 5,000-recipient notice over SMS and Telegram loses nothing and repeats at most one batch.
+The HTTP gateway: a send is signed and mapped; a forged callback changes nothing.
 """
 
 from __future__ import annotations
