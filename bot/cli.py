@@ -119,6 +119,9 @@ def _register_more() -> None:
     for module in (cli_run, cli_roster, cli_accounts, cli_campaign, cli_demo, cli_documents):
         module.register(main)
     cli_group.register(main)
+    from bot import cli_sms
+
+    cli_sms.register(main)
 
 
 _register_more()

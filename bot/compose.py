@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.delivery import Messenger
 from bot.outbox import OutboxWorker
-from bot.ratelimit import ROBOT_LIMITS, RateLimiter, telegram_limits
+from bot.ratelimit import ROBOT_LIMITS, RateLimiter, sms_limits, telegram_limits
 from bot.robots import Robots
 from bot.settings import Settings
 from campaign.db import Store
@@ -44,6 +44,7 @@ class Services:
                 {
                     "telegram": telegram_limits(per_second=self.settings.telegram_rate),
                     **ROBOT_LIMITS,
+                    "sms": sms_limits(per_second=self.settings.sms_rate),
                 }
             ),
         )
@@ -69,7 +70,9 @@ async def build_services(
     with neither, with a random key this store made for itself on first use.
     """
     store = Store(settings.database_url)
-    store.sms_enabled = settings.sms_enabled  # routes members to SMS (campaign.channels)
+    # routes members to SMS (campaign.channels): on with a gateway, or on a process without one
+    # (a web worker) when SMS_ENABLED says another process sends them
+    store.sms_enabled = settings.sms_enabled or bool(settings.sms_gateway)
     if migrate:
         await store.migrate()
     secret = settings.signing_key or await store_key(store)
@@ -98,5 +101,12 @@ def setup_logging(level: str = "INFO") -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # phone numbers never reach a log beyond their last four digits
+    from bot.sms import MaskPhones
+
+    masking = MaskPhones()
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskPhones) for f in handler.filters):
+            handler.addFilter(masking)
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

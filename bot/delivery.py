@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from models.reply import Reply
@@ -34,6 +35,10 @@ class RenderedMessage:
     attachment: dict | None = None
     edit_message_id: str | None = None
     poll: RenderedPoll | None = None
+    #: the language it was rendered in, and the outbox row it comes from (set by the worker),
+    #: for messengers that add words of their own or record what they sent (SMS)
+    locale: str | None = None
+    outbox_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class DeliveryError(Exception):
         retry_after: seconds the platform asked us to wait (HTTP 429).
         permanent: retrying cannot help (a malformed request).
         blocked: the person blocked the bot or left; stop writing to them.
+        hold_until: not now, and no attempt spent: send at this time (SMS quiet hours).
     """
 
     def __init__(
@@ -85,8 +91,10 @@ class DeliveryError(Exception):
         retry_after: float | None = None,
         permanent: bool = False,
         blocked: bool = False,
+        hold_until: datetime | None = None,
     ) -> None:
         super().__init__(message)
+        self.hold_until = hold_until
         self.retry_after = retry_after
         self.permanent = permanent
         self.blocked = blocked
@@ -153,6 +161,7 @@ def render_reply(reply: Reply, locale: str) -> RenderedMessage:
         attachment=attachment,
         edit_message_id=reply.edit_message_id,
         poll=poll,
+        locale=locale,
     )
 
 

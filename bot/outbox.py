@@ -468,6 +468,7 @@ class OutboxWorker:
                     menu = render_menu(payload["commands"], locale)
                 else:
                     message = render_reply(Reply.from_payload(payload), locale)
+                    message = dataclasses.replace(message, outbox_id=row.id)
                     if message.attachment and message.attachment.get("stored"):
                         message = await self._with_file(message)
             except DeliveryError as exc:
@@ -475,10 +476,14 @@ class OutboxWorker:
             except Exception as exc:  # a payload we cannot render: retry, then give up
                 log.warning("outbox %s cannot be rendered: %r", row.id, exc)
                 return self._failed(row, DeliveryError(repr(exc)[:400]))
+            holding = getattr(messenger, "hold_until", None)
+            until = holding() if holding is not None else None
+            if until is not None:  # the platform sends nothing now (SMS quiet hours)
+                return self._failed(row, DeliveryError("held", hold_until=until))
             cost, chat_cost = _calls(row.kind, message)
-            counted = getattr(messenger, "calls", None)  # a platform that counts its own posts
-            if counted is not None and message is not None and row.kind == "message":
-                cost = chat_cost = counted(message)
+            costing = getattr(messenger, "cost", None)  # a platform that counts its own sends
+            if costing is not None and message is not None and row.kind == "message":
+                cost = chat_cost = float(costing(message))  # SMS: segments; robots: posts
             await self._interruptibly(self._slots.acquire(), interruptible)
             self._unmarked += 1
             try:
@@ -562,7 +567,13 @@ class OutboxWorker:
         now = self.clock()
         values: dict[str, Any] = {"lease_until": None, "last_error": str(exc)[:500]}
         retried = False
-        if exc.blocked or exc.permanent or row.attempts >= MAX_ATTEMPTS:
+        if exc.hold_until is not None:
+            # held (SMS quiet hours): wait without spending the claim's attempt
+            values["not_before"] = exc.hold_until
+            values["attempts"] = max(0, row.attempts - 1)
+            values["last_error"] = None
+            retried = True
+        elif exc.blocked or exc.permanent or row.attempts >= MAX_ATTEMPTS:
             values["status"] = OutboxStatus.DEAD
         elif exc.retry_after is not None:
             values["not_before"] = now + timedelta(seconds=exc.retry_after)

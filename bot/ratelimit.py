@@ -130,6 +130,16 @@ def robot_limits(kind: str) -> Limits:
 #: the group robots whose limits we know (``bot.robots``)
 ROBOT_LIMITS: dict[str, Limits] = {k: robot_limits(k) for k in ("wecom", "dingtalk", "feishu")}
 
+
+def sms_limits(per_second: float = 10.0) -> Limits:
+    """Return the limits of SMS: ``per_second`` segments handed to the gateway, no burst.
+
+    The SMSC's own window (SMS_WINDOW) bounds the submits in flight; this bucket keeps a big
+    notice from flooding it. There is no per-chat limit.
+    """
+    return Limits(overall=Bucket(per_second, 1.0))
+
+
 #: the limits of the platforms we know; other platforms (console, SMS stubs) are not limited
 DEFAULT_LIMITS: dict[str, Limits] = {"telegram": telegram_limits(), **ROBOT_LIMITS}
 

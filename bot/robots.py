@@ -331,7 +331,7 @@ class RobotMessenger:
         self.robots = robots
         self.platform = platform
 
-    def calls(self, message: RenderedMessage) -> float:
+    def cost(self, message: RenderedMessage) -> float:
         """Return the posts a message takes (the outbox's rate-limiter cost)."""
         return calls(self.platform, message)
 

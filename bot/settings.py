@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from functools import cached_property
+from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.callbacks import derive_key
 
 PUBLIC_API = "https://api.telegram.org"
+#: the HTTP SMS gateways' field names (SMS_HTTP_PROVIDER)
+PROVIDERS = Path(__file__).with_name("sms_providers.toml")
 #: the shortest CALLBACK_SECRET accepted, in bytes
 CALLBACK_SECRET_MIN = 32
 #: HKDF contexts: the same secret gives unrelated keys for unrelated purposes
@@ -52,6 +56,23 @@ class Settings(BaseSettings):
     #: seconds to hold a group robot's message after it says "rate limited" (WeCom, DingTalk
     #: and Feishu answers carry no Retry-After; their quotas are per minute)
     robot_retry_after: float = Field(default=60.0, gt=0, le=3600)
+    #: the SMS gateway: ``smpp://user:pass@host:2775`` or ``https://…`` (unset: no SMS)
+    sms_gateway: str | None = None
+    #: SMS segments per second this process hands the gateway (a 5-part message counts 5)
+    sms_rate: float = Field(default=10.0, gt=0, le=1000)
+    #: no SMS goes out in these local hours of the campaign ("" to send at any hour)
+    sms_quiet_hours: str = "21:00-08:00"
+    #: the key that signs requests to the HTTP gateway and its callbacks (HMAC-SHA256)
+    sms_http_secret: str | None = None
+    #: the field names of the HTTP gateway (bot/sms_providers.toml): generic, aliyun, tencent
+    sms_http_provider: str = "generic"
+    #: the sender address (SMPP source_addr) or sign name the gateway expects, if any
+    sms_source: str = ""
+    #: SMPP submits that may await their answer at once
+    sms_window: int = Field(default=10, ge=1, le=100)
+    #: where the HTTP gateway posts inbound SMS and receipts (unset: no callback server)
+    sms_callback_host: str = "127.0.0.1"
+    sms_callback_port: int | None = None
 
     @field_validator("webhook_secret")
     @classmethod
@@ -71,10 +92,38 @@ class Settings(BaseSettings):
             )
         return value or None
 
+    @field_validator("sms_gateway")
+    @classmethod
+    def _check_sms_gateway(cls, value: str | None) -> str | None:
+        if value and not re.match(r"(smpp|https?)://[^/]", value):
+            raise ValueError("SMS_GATEWAY must be smpp://user:pass@host:port or an http(s) URL")
+        return value or None
+
+    @field_validator("sms_quiet_hours")
+    @classmethod
+    def _check_quiet_hours(cls, value: str) -> str:
+        value = (value or "").strip()
+        if value and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d", value):
+            raise ValueError('SMS_QUIET_HOURS must look like "21:00-08:00" (or be empty)')
+        return value
+
     @field_validator("webhook_url")
     @classmethod
     def _empty_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @model_validator(mode="after")
+    def _check_sms_http(self) -> Settings:
+        if self.sms_gateway and self.sms_gateway.startswith("http"):
+            if not self.sms_http_secret:
+                raise ValueError("SMS_HTTP_SECRET is required with an HTTP SMS_GATEWAY")
+            providers = tomllib.loads(PROVIDERS.read_text(encoding="utf-8"))
+            if self.sms_http_provider not in providers:
+                raise ValueError(
+                    f"SMS_HTTP_PROVIDER must be one of {', '.join(providers)} "
+                    f"(bot/{PROVIDERS.name})"
+                )
+        return self
 
     def require_token(self) -> str:
         """Return the bot token, or raise a clear error if it is missing or malformed."""

@@ -69,6 +69,7 @@ from pydantic import ValidationError
 from bot.compose import Services, build_services
 from bot.delivery import (
     DeliveryError,
+    Messenger,
     RenderedMenu,
     RenderedMessage,
     shorten_text,
@@ -76,6 +77,7 @@ from bot.delivery import (
 )
 from bot.outbox import OutboxWorker
 from bot.settings import PUBLIC_API, Settings
+from bot.sms import build_sms
 from campaign.db import is_unavailable
 from handlers.core import Core, StoreUnavailable
 from handlers.events import (
@@ -747,7 +749,13 @@ async def run_bot(
             raise StartupError("the Bot API refused BOT_TOKEN (401 Unauthorized)") from exc
         username = settings.bot_username or me.username
         services = await build_services(settings, bot_username=username)
-        worker = services.worker({PLATFORM: TelegramMessenger(bot)})
+        sms = await build_sms(settings, services.core, services.store)
+        messengers: dict[str, Messenger] = {PLATFORM: TelegramMessenger(bot)}
+        if sms is not None:
+            messengers[sms.messenger.platform] = sms.messenger
+        worker = services.worker(messengers)
+        if sms is not None:
+            await sms.start(worker)
         handler = UpdateHandler(services.core, worker, bot_username=username)
         dispatcher = build_dispatcher(handler)
         await set_default_menus(bot)
@@ -782,6 +790,8 @@ async def run_bot(
                 await asyncio.wait_for(worker_task, timeout=10)
             except TimeoutError:
                 worker_task.cancel()
+            if sms is not None:
+                await sms.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with suppress(NotImplementedError, ValueError):
                     loop.remove_signal_handler(sig)

@@ -51,6 +51,7 @@ from models.progress import (
     RectificationStatus,
 )
 from models.robot import RobotHook
+from models.sms import SmsSent, SmsStatus
 from models.store_value import StoreValue
 
 __all__ = [
@@ -105,6 +106,8 @@ __all__ = [
     "Role",
     "RoleGrant",
     "Side",
+    "SmsSent",
+    "SmsStatus",
     "StoreValue",
     "StoredFile",
 ]

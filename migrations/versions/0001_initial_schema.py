@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 14:15:13.935778
+Create Date: 2026-12-03 14:18:25.685542
 """
 from alembic import op
 import sqlalchemy as sa
@@ -95,6 +95,20 @@ def upgrade() -> None:
     sa.UniqueConstraint('chat_id'),
     sa.UniqueConstraint('fingerprint')
     )
+    op.create_table('sms_sent',
+    sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('outbox_id', sa.Integer(), nullable=True),
+    sa.Column('segments', sa.Integer(), nullable=False),
+    sa.Column('part', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('submitted', 'delivered', 'failed', name='smsstatus', native_enum=False, length=12), nullable=False),
+    sa.Column('receipt_state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('submitted_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('receipt_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('message_id')
+    )
+    with op.batch_alter_table('sms_sent', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sms_sent_outbox_id'), ['outbox_id'], unique=False)
+
     op.create_table('storedfile',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
@@ -752,6 +766,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_storedfile_created_at'))
 
     op.drop_table('storedfile')
+    with op.batch_alter_table('sms_sent', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sms_sent_outbox_id'))
+
+    op.drop_table('sms_sent')
     op.drop_table('robothook')
     with op.batch_alter_table('processedupdate', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_processedupdate_at'))
