@@ -18,10 +18,8 @@ in the background, in order per chat.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hmac
 import logging
-import re
 import signal
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -52,7 +50,6 @@ from aiogram.types import (
     CallbackQuery,
     ErrorEvent,
     FSInputFile,
-    InaccessibleMessage,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -66,6 +63,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot import updates
 from bot.compose import Services, build_services
 from bot.delivery import (
     DeliveryError,
@@ -76,205 +74,69 @@ from bot.delivery import (
 )
 from bot.outbox import OutboxWorker
 from bot.settings import PUBLIC_API, Settings
-from campaign.db import is_unavailable
+from bot.updates import (
+    ALLOWED_UPDATES,
+    CAPTION_LIMIT,
+    PLATFORM,
+    POLL_QUESTION_LIMIT,
+    POLL_TIMEOUT,
+    RETRY_FIRST,
+    RETRY_MAX,
+    TEXT_LIMIT,
+    TOAST_LIMIT,
+    WEBHOOK_DEADLINE,
+)
 from handlers.core import Core, StoreUnavailable
 from handlers.events import (
-    ButtonPressed,
-    ChatType,
-    CommandReceived,
-    ContactShared,
     Event,
-    PhotoReceived,
     PollUpdated,
-    Sender,
-    TextReceived,
     Unsupported,
-    UnsupportedReceived,
 )
 from reminders.jobs import Jobs
 from reminders.scheduler import build_scheduler
-from templates import DEFAULT_LOCALE, LOCALES, catalog, normalize_locale
+from templates import DEFAULT_LOCALE, catalog, normalize_locale
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "telegram"
-TEXT_LIMIT = 4096
-CAPTION_LIMIT = 1024
-TOAST_LIMIT = 200
-POLL_QUESTION_LIMIT = 300
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "poll"]
-#: commands for people not bound yet, and for group chats (SPEC: Chat)
-UNBOUND_COMMANDS = ("start", "help", "lang")
-GROUP_COMMANDS = ("bindgroup", "unbindgroup", "help")
-#: group commands only the group's administrators may use: the adapter asks getChatMember
-ADMIN_COMMANDS = frozenset({"bindgroup", "unbindgroup"})
-ADMIN_STATUSES = frozenset({"creator", "administrator"})
-#: our locale -> Telegram's language_code of a command menu
-MENU_LANGUAGE = {"zh_CN": "zh", "en": "en"}
 
-#: long-polling wait of one getUpdates call, in seconds
-POLL_TIMEOUT = 25
-#: backoff between attempts at an update the store could not record, and after failed polls
-RETRY_FIRST = 0.5
-RETRY_MAX = 10.0
-#: a webhook request not handled within this many seconds gets 503 (Telegram gives up at 60)
-WEBHOOK_DEADLINE = 50.0
-
-_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?$", re.DOTALL)
+# -- updates -> events (the table is bot/updates.py, shared with the PTB runtime) ---------------
 
 
-# -- updates -> events ----------------------------------------------------------------------------
-
-
-def _chat_type(raw: str) -> ChatType | None:
-    if raw == "private":
-        return ChatType.PRIVATE
-    if raw in ("group", "supergroup"):
-        return ChatType.GROUP
-    return None  # channels are not conversations
-
-
-def _sender(message: Message | InaccessibleMessage | None, user: Any) -> Sender | None:
-    if user is None or getattr(user, "is_bot", False):
-        return None
-    if message is None:
-        # a button on an inline message: no chat, answer the person privately
-        return Sender(
-            platform=PLATFORM,
-            user_id=str(user.id),
-            chat_id=str(user.id),
-            display_name=user.full_name,
-            language=user.language_code,
-        )
-    chat_type = _chat_type(str(message.chat.type))
-    if chat_type is None:
-        return None
-    return Sender(
-        platform=PLATFORM,
-        user_id=str(user.id),
-        chat_id=str(message.chat.id),
-        chat_type=chat_type,
-        display_name=user.full_name,
-        language=user.language_code,
-        chat_title=message.chat.title or "",
-    )
+def raw_of(obj: Any) -> dict[str, Any]:
+    """Return an aiogram object as the Bot API JSON it was made from (``from``, not from_user)."""
+    return obj.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def message_to_event(
     message: Message, update_id: int | None = None, *, bot_username: str | None = None
 ) -> Event | None:
-    """Return the event a message stands for, or None for what the bot does not handle.
-
-    A ``/command@otherbot`` is addressed to another bot in the same group and ignored.
-    """
-    sender = _sender(message, message.from_user)
-    if sender is None:
-        return None
-    uid = str(update_id) if update_id is not None else None
-    if message.contact is not None:
-        contact_user = message.contact.user_id
-        return ContactShared(
-            sender=sender,
-            update_id=uid,
-            phone=message.contact.phone_number,
-            contact_user_id=str(contact_user) if contact_user else None,
-        )
-    if message.photo:
-        return PhotoReceived(
-            sender=sender,
-            update_id=uid,
-            file_id=message.photo[-1].file_id,
-            caption=message.caption or "",
-        )
-    if message.text is None:
-        kind = unsupported_kind(message)
-        return UnsupportedReceived(sender=sender, update_id=uid, kind=kind) if kind else None
-    match = _COMMAND.match(message.text.strip())
-    if match is not None:
-        name, addressee, args = match.groups()
-        if addressee and bot_username and addressee.lower() != bot_username.lower():
-            return None
-        return CommandReceived(
-            sender=sender, update_id=uid, command=name.lower(), args=(args or "").strip()
-        )
-    return TextReceived(sender=sender, update_id=uid, text=message.text)
-
-
-#: Message attribute -> what the person is told the bot cannot read, first match wins
-_UNSUPPORTED = (
-    ("sticker", Unsupported.STICKER),
-    ("voice", Unsupported.VOICE),
-    ("audio", Unsupported.VOICE),
-    ("video", Unsupported.VIDEO),
-    ("video_note", Unsupported.VIDEO),
-    ("animation", Unsupported.VIDEO),
-    ("document", Unsupported.DOCUMENT),
-    ("location", Unsupported.LOCATION),
-    ("venue", Unsupported.LOCATION),
-    ("poll", Unsupported.POLL),
-    ("dice", Unsupported.OTHER),
-    ("game", Unsupported.OTHER),
-    ("story", Unsupported.OTHER),
-)
+    """Return the event a message stands for, or None for what the bot does not handle."""
+    return updates.message_event(raw_of(message), update_id, bot_username=bot_username)
 
 
 def unsupported_kind(message: Message) -> Unsupported | None:
-    """Return the kind of content the bot cannot read, or None for a service message.
-
-    Service messages (someone joined, a title changed) are nobody's question.
-    """
-    for attribute, kind in _UNSUPPORTED:
-        if getattr(message, attribute, None) is not None:
-            return kind
-    return None
+    """Return the kind of content the bot cannot read, or None for a service message."""
+    return updates.unsupported_kind(raw_of(message))
 
 
 def edited_to_event(message: Message, update_id: int | None = None) -> Event | None:
     """Return the event of an edited message: the bot says it reads only new messages."""
-    sender = _sender(message, message.from_user)
-    if sender is None:
-        return None
-    uid = str(update_id) if update_id is not None else None
-    return UnsupportedReceived(sender=sender, update_id=uid, kind=Unsupported.EDITED)
+    return updates.edited_event(raw_of(message), update_id)
 
 
 def callback_to_event(query: CallbackQuery, update_id: int | None = None) -> Event | None:
     """Return the ButtonPressed event of a callback query."""
-    # a card older than 48 hours is "inaccessible" but still names its chat
-    sender = _sender(query.message, query.from_user)
-    if sender is None:
-        return None
-    return ButtonPressed(
-        sender=sender,
-        update_id=str(update_id) if update_id is not None else None,
-        data=query.data or "",
-        message_id=str(query.message.message_id) if query.message is not None else None,
-        callback_id=query.id,
-    )
+    return updates.callback_event(raw_of(query), update_id)
 
 
 def update_to_event(update: Update, *, bot_username: str | None = None) -> Event | None:
     """Return the event of a whole update (a message or a pressed button), if it has one."""
-    if update.message is not None:
-        return message_to_event(update.message, update.update_id, bot_username=bot_username)
-    if update.callback_query is not None:
-        return callback_to_event(update.callback_query, update.update_id)
-    if update.edited_message is not None:
-        return edited_to_event(update.edited_message, update.update_id)
-    if update.poll is not None:
-        return poll_to_event(update.poll, update.update_id)
-    return None
+    return updates.update_event(raw_of(update), bot_username=bot_username)
 
 
 def poll_to_event(poll: Poll, update_id: int | None = None) -> PollUpdated:
     """Return a poll update (totals changed, or closed) as an event; nobody sent it."""
-    return PollUpdated(
-        sender=Sender(platform=PLATFORM, user_id="poll", chat_id="poll"),
-        update_id=str(update_id) if update_id is not None else None,
-        poll_id=poll.id,
-        counts=tuple(o.voter_count for o in poll.options),
-        closed=poll.is_closed,
-    )
+    return updates.poll_event(raw_of(poll), update_id)
 
 
 # -- the Messenger port -------------------------------------------------------------------------
@@ -455,28 +317,18 @@ def _bot_commands(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) ->
     return [BotCommand(command=c[:32], description=(d or c)[:256]) for c, d in pairs]
 
 
-def _menu(commands: tuple[str, ...], locale: str) -> list[BotCommand]:
-    cat = catalog()
-    return _bot_commands([(c, cat.render(f"command.{c}", locale)) for c in commands])
+_SCOPES = {"default": BotCommandScopeDefault, "all_group_chats": BotCommandScopeAllGroupChats}
 
 
 async def set_default_menus(bot: Bot) -> None:
     """Set the menus of people not bound yet and of group chats; failures are only logged."""
-    calls: list[tuple[list[BotCommand], Any, str | None]] = [
-        (_menu(UNBOUND_COMMANDS, DEFAULT_LOCALE), BotCommandScopeDefault(), None),
-        (_menu(GROUP_COMMANDS, DEFAULT_LOCALE), BotCommandScopeAllGroupChats(), None),
-    ]
-    for locale in LOCALES:
-        code = MENU_LANGUAGE.get(locale)
-        if code is None:
-            continue
-        calls.append((_menu(UNBOUND_COMMANDS, locale), BotCommandScopeDefault(), code))
-        calls.append((_menu(GROUP_COMMANDS, locale), BotCommandScopeAllGroupChats(), code))
-    for commands, scope, code in calls:
+    for pairs, scope, code in updates.default_menus():
         try:
-            await bot.set_my_commands(commands, scope=scope, language_code=code)
+            await bot.set_my_commands(
+                _bot_commands(pairs), scope=_SCOPES[scope](), language_code=code
+            )
         except Exception as exc:  # a menu is a nicety: never fail start-up over it
-            log.warning("setMyCommands (%s, %s) failed: %r", scope.type, code or "-", exc)
+            log.warning("setMyCommands (%s, %s) failed: %r", scope, code or "-", exc)
 
 
 # -- handling updates ---------------------------------------------------------------------------
@@ -497,8 +349,7 @@ class UpdateHandler:
         self.core = core
         self.worker = worker
         self.bot_username = bot_username
-        self._chains: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.chains = updates.DeliveryChains(worker)
 
     async def on_message(self, message: Message, bot: Bot, event_update: Update) -> None:
         """Handle a message."""
@@ -558,38 +409,11 @@ class UpdateHandler:
 
     def _deliver(self, chat_id: str, ids: tuple[int, ...]) -> None:
         """Deliver rows now, after whatever is still going out to the same chat."""
-        if not ids:
-            return
-        before = self._chains.get(chat_id)
-        task = asyncio.create_task(self._deliver_after(before, ids))
-        self._chains[chat_id] = task
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task[None]) -> None:
-            self._tasks.discard(t)
-            if self._chains.get(chat_id) is t:
-                del self._chains[chat_id]
-
-        task.add_done_callback(done)
-
-    async def _deliver_after(
-        self, before: asyncio.Task[None] | None, ids: tuple[int, ...]
-    ) -> None:
-        if before is not None:
-            with suppress(Exception):
-                await asyncio.shield(before)
-        try:
-            await self.worker.deliver_ids(ids)
-        except Exception as exc:  # the worker's loop picks the rows up again
-            if is_unavailable(exc):
-                log.warning("delivery of %s waits: the store is unavailable", ids)
-            else:
-                log.exception("delivery of %s failed", ids)
+        self.chains.deliver(chat_id, ids)
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait (up to ``timeout`` seconds) until the replies handed out so far are sent."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        await self.chains.drain(timeout)
 
 
 async def _answer(bot: Bot, callback_id: str, text: str | None) -> None:
@@ -607,17 +431,11 @@ async def with_chat_admin(bot: Bot, event: Event) -> Event:
     Asked afresh each time (nothing cached): rights in a group change. A failed call raises,
     and the person gets the plain apology and can try again; nothing is linked meanwhile.
     """
-    s = event.sender
-    if not (
-        isinstance(event, CommandReceived)
-        and event.command in ADMIN_COMMANDS
-        and s.chat_type is ChatType.GROUP
-    ):
+    if not updates.needs_admin_check(event):
         return event
+    s = event.sender
     member = await bot.get_chat_member(_chat(s.chat_id), int(s.user_id))
-    status = getattr(member.status, "value", member.status)
-    admin = status in ADMIN_STATUSES
-    return dataclasses.replace(event, sender=dataclasses.replace(s, is_chat_admin=admin))
+    return updates.with_admin_status(event, member.status)
 
 
 def build_dispatcher(handler: UpdateHandler) -> Dispatcher:
