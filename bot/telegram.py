@@ -24,7 +24,6 @@ import signal
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -85,6 +84,8 @@ from bot.updates import (
     TEXT_LIMIT,
     TOAST_LIMIT,
     WEBHOOK_DEADLINE,
+    check_webhook_settings,
+    webhook_path,
 )
 from handlers.core import Core, StoreUnavailable
 from handlers.events import (
@@ -279,7 +280,7 @@ class TelegramMessenger:
             try:
                 await self.bot.stop_poll(_chat(chat_id), int(message.edit_message_id))
             except TelegramBadRequest as exc:
-                if "already closed" in exc.message.lower():
+                if "already" in exc.message.lower() and "closed" in exc.message.lower():
                     return
                 raise delivery_error(exc) from exc
             except TelegramAPIError as exc:
@@ -465,27 +466,6 @@ def make_bot(settings: Settings) -> Bot:
     if base == PUBLIC_API:
         return Bot(token)
     return Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(base)))
-
-
-def webhook_path(url: str) -> str:
-    """Return the path part of WEBHOOK_URL, where the webhook server listens."""
-    return urlsplit(url).path or "/"
-
-
-def check_webhook_settings(settings: Settings) -> None:
-    """Refuse webhook mode without a secret: anyone could post updates otherwise.
-
-    Raises:
-        ValueError: WEBHOOK_URL is missing or WEBHOOK_SECRET is unset.
-    """
-    if not settings.webhook_url:
-        raise ValueError("webhook mode needs WEBHOOK_URL")
-    if not urlsplit(settings.webhook_url).scheme.startswith("http"):
-        raise ValueError("WEBHOOK_URL must be an http(s) URL")
-    if not settings.webhook_secret:
-        raise ValueError(
-            "WEBHOOK_SECRET is required in webhook mode (1-256 characters of A-Z a-z 0-9 _ -)"
-        )
 
 
 class _SecretCheckingHandler(SimpleRequestHandler):

@@ -21,8 +21,10 @@ import re
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.outbox import OutboxWorker
+from bot.settings import Settings
 from campaign.db import is_unavailable
 from handlers.events import (
     ButtonPressed,
@@ -319,6 +321,27 @@ def default_menus() -> list[tuple[list[tuple[str, str]], str, str | None]]:
 def apology(language: str | None) -> str:
     """Return the plain apology for an update that failed, in the sender's language."""
     return catalog().render("error.unexpected", normalize_locale(language))
+
+
+def webhook_path(url: str) -> str:
+    """Return the path part of WEBHOOK_URL, where the webhook server listens."""
+    return urlsplit(url).path or "/"
+
+
+def check_webhook_settings(settings: Settings) -> None:
+    """Refuse webhook mode without a secret: anyone could post updates otherwise.
+
+    Raises:
+        ValueError: WEBHOOK_URL is missing or WEBHOOK_SECRET is unset.
+    """
+    if not settings.webhook_url:
+        raise ValueError("webhook mode needs WEBHOOK_URL")
+    if not urlsplit(settings.webhook_url).scheme.startswith("http"):
+        raise ValueError("WEBHOOK_URL must be an http(s) URL")
+    if not settings.webhook_secret:
+        raise ValueError(
+            "WEBHOOK_SECRET is required in webhook mode (1-256 characters of A-Z a-z 0-9 _ -)"
+        )
 
 
 class DeliveryChains:

@@ -106,7 +106,7 @@ def published_branch_pledge(db_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def docs_bot(proxy, tmp_path_factory):
+def docs_bot(proxy, tmp_path_factory, runtime):
     from tests.e2e.conftest import seeded_database
 
     workdir = tmp_path_factory.mktemp("docs-bot")
@@ -114,7 +114,7 @@ def docs_bot(proxy, tmp_path_factory):
     published_branch_pledge(url)
     from tests.e2e.conftest import new_token
 
-    process = BotProcess(proxy, workdir, url, token=new_token())
+    process = BotProcess(proxy, workdir, url, token=new_token(), runtime=runtime)
     try:
         process.start()
         yield process

@@ -338,7 +338,7 @@ def _update(update_id: int, user_id: int, text: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def webhook_bot(proxy, tmp_path_factory):
+def webhook_bot(proxy, tmp_path_factory, runtime):
     """One bot in webhook mode for the webhook tests."""
     port = free_port()
     workdir = tmp_path_factory.mktemp("webhook-bot")
@@ -349,7 +349,7 @@ def webhook_bot(proxy, tmp_path_factory):
         "WEBHOOK_HOST": "127.0.0.1",
         "WEBHOOK_PORT": str(port),
     }
-    bot = BotProcess(proxy, workdir, url, token=new_token(), env=env)
+    bot = BotProcess(proxy, workdir, url, token=new_token(), env=env, runtime=runtime)
     bot.url = env["WEBHOOK_URL"]
     try:
         yield bot.start()
@@ -397,12 +397,13 @@ def test_webhook_redelivery_has_one_effect(webhook_bot, user_of, proxy):
     ]
 
 
-def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path):
+def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path, runtime):
     env = base_env(
         BOT_TOKEN="123456:TEST-nosecret",
         TELEGRAM_API_BASE="http://127.0.0.1:9",
         DATABASE_URL=f"sqlite:///{tmp_path}/x.db",
         WEBHOOK_URL="https://bot.example.org/tg",
+        RUNTIME=runtime,
     )
     out = subprocess.run(
         [*bot_command(), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60

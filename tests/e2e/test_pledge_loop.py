@@ -341,12 +341,12 @@ class Cast:
 
 
 @pytest.fixture(scope="module")
-def loop_bot(proxy, tmp_path_factory) -> Iterator[BotProcess]:
+def loop_bot(proxy, tmp_path_factory, runtime) -> Iterator[BotProcess]:
     """A polling bot on a seeded database, next year's campaign over 陇南市 open from today."""
     workdir = tmp_path_factory.mktemp("loop-bot")
     _, url = seeded_database(workdir)
     open_campaign_today(url)
-    process = BotProcess(proxy, workdir, url, token=new_token())
+    process = BotProcess(proxy, workdir, url, token=new_token(), runtime=runtime)
     try:
         yield process.start()
     finally:
