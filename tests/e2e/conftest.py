@@ -6,7 +6,7 @@ defects and records every Bot API call. Each bot process gets its own token (the
 one queue per token) and its own SQLite file with the demo roster imported.
 
 Both Telegram runtimes (``RUNTIME=aiogram`` and ``RUNTIME=ptb``) run the suite. By default every
-test runs on aiogram and the tests marked ``both_runtimes`` (one or two per file, chosen so that
+test runs on aiogram (its id ends in ``[aiogram]``) and the tests marked ``both_runtimes`` (one or two per file, chosen so that
 every kind of update and every kind of reply crosses the PTB runtime) run on both;
 ``E2E_RUNTIMES=all`` runs every test on both, ``E2E_RUNTIMES=ptb`` every test on PTB only.
 """
@@ -117,7 +117,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif metafunc.definition.get_closest_marker("both_runtimes") is not None:
         values = list(RUNTIMES)
     else:
-        return  # the default runtime, and the test keeps its plain name
+        # parametrised all the same, so that the aiogram tests of a module share its bot
+        values = [RUNTIMES[0]]
     metafunc.parametrize("runtime", values, indirect=True, scope="module")
 
 

@@ -122,6 +122,7 @@ def docs_bot(proxy, tmp_path_factory, runtime):
         process.stop()
 
 
+@pytest.mark.both_runtimes
 def test_the_quarterly_bulletin_reaches_the_linked_group_with_a_chart(docs_bot, proxy):
     uploads = proxy.wait_for_upload(GROUP, token=docs_bot.token, count=2, timeout=60)
     photo, document = uploads[0], uploads[1]
@@ -134,6 +135,7 @@ def test_the_quarterly_bulletin_reaches_the_linked_group_with_a_chart(docs_bot, 
     assert any("季度通报" in t for t in texts)
 
 
+@pytest.mark.both_runtimes
 def test_a_secretary_exports_the_branch_ledger(docs_bot, proxy, user_of):
     secretary = user_of(docs_bot)
     bind(secretary, SECRETARY)

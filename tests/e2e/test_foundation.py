@@ -127,6 +127,7 @@ def test_member_binds_by_invite_once(main_bot, user_of):
 # -- help, menus, language -----------------------------------------------------------------------
 
 
+@pytest.mark.both_runtimes
 def test_help_and_menus_follow_the_role(main_bot, user_of, proxy):
     stranger, member, secretary = user_of(main_bot), user_of(main_bot), user_of(main_bot)
     mark = proxy.mark()
@@ -207,6 +208,7 @@ def test_forged_buttons_change_nothing(main_bot, user_of, proxy):
     assert account_of(main_bot, user.user_id) == (PEER_B, "zh_CN")
 
 
+@pytest.mark.both_runtimes
 def test_secretary_links_a_group_from_the_group(main_bot, user_of):
     secretary = user_of(main_bot)
     bind(secretary, SECRETARY)
@@ -357,6 +359,7 @@ def webhook_bot(proxy, tmp_path_factory, runtime):
         bot.stop()
 
 
+@pytest.mark.both_runtimes
 def test_webhook_checks_the_secret_and_runs_through_the_emulator(webhook_bot, user_of, proxy):
     bot = webhook_bot
     setup = proxy.calls("setWebhook", token=bot.token)[-1].params
@@ -378,6 +381,7 @@ def test_webhook_checks_the_secret_and_runs_through_the_emulator(webhook_bot, us
     assert not any(c.params.get("chat_id") == intruder for c in proxy.calls("sendMessage"))
 
 
+@pytest.mark.both_runtimes
 def test_webhook_redelivery_has_one_effect(webhook_bot, user_of, proxy):
     bot = webhook_bot
     user = user_of(bot)
@@ -397,6 +401,7 @@ def test_webhook_redelivery_has_one_effect(webhook_bot, user_of, proxy):
     ]
 
 
+@pytest.mark.both_runtimes
 def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path, runtime):
     env = base_env(
         BOT_TOKEN="123456:TEST-nosecret",

@@ -265,6 +265,7 @@ def pg_processed(name: str) -> list[str]:
     return asyncio.run(go())
 
 
+@pytest.mark.both_runtimes
 def test_postgresql_restarting_under_traffic_loses_and_doubles_nothing(
     pg_database, proxy, user_of, tmp_path, runtime
 ):

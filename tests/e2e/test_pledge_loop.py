@@ -822,6 +822,7 @@ def run_job(bot: BotProcess, job: str) -> dict[str, int]:
     return with_store(bot.db_url, tick)
 
 
+@pytest.mark.both_runtimes
 def test_monthly_report_in_one_tap_and_branch_report_in_one(start_bot, user_of, proxy):
     bot = start_bot(prepare=published_pledge_and_held_calendar)
     month = this_month()
