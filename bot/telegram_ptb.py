@@ -105,6 +105,17 @@ SEND_POOL = 16
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
+#: loggers of PTB's HTTP client: at INFO httpx logs every request's URL, which holds the token
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
+def quiet_library_logs() -> None:
+    """Keep the HTTP client's request lines (URLs with the bot token in them) out of the log."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+
+
 class StartupError(RuntimeError):
     """The bot cannot start with these settings (the message says why, for the operator)."""
 
@@ -463,6 +474,7 @@ async def run_bot(
     use_webhook = bool(settings.webhook_url) if webhook is None else webhook
     if use_webhook:
         check_webhook_settings(settings)
+    quiet_library_logs()
     bot = make_bot(settings)
     services: Services | None = None
     try:

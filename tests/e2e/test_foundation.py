@@ -173,6 +173,9 @@ def test_help_and_menus_follow_the_role(main_bot, user_of, proxy):
     found = {(p["scope"]["type"], p.get("language_code")) for p in defaults}
     assert {("default", None), ("default", "en"), ("all_group_chats", None)} <= found
 
+    # Found: on the PTB runtime httpx logged every request's URL, the bot token in it, at INFO
+    assert main_bot.token not in main_bot.log_path.read_text(errors="replace")
+
 
 def test_lang_switches_the_language(main_bot, user_of, proxy):
     user = user_of(main_bot)
