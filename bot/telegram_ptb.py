@@ -26,8 +26,8 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import signal
-import warnings
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
@@ -99,6 +99,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# PTB 23's durations (RetryAfter.retry_after a timedelta) now, instead of a deprecation warning
+# on every 429; ``_seconds`` reads either
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 #: connections for sending (the outbox sends on 8 lanes, button answers and admin checks beside)
 SEND_POOL = 16
@@ -181,9 +185,7 @@ def delivery_error(exc: TelegramError) -> DeliveryError:
     """Return the DeliveryError that tells the outbox what Telegram's answer means."""
     text = f"{type(exc).__name__}: {exc.message}"
     if isinstance(exc, RetryAfter):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # PTB 22 warns that retry_after becomes a timedelta
-            return DeliveryError(text, retry_after=_seconds(exc.retry_after))
+        return DeliveryError(text, retry_after=_seconds(exc.retry_after))
     if isinstance(exc, Forbidden):
         return DeliveryError(text, blocked=True)
     if isinstance(exc, BadRequest | ChatMigrated | EndPointNotFound) or _too_large(exc):
