@@ -1,10 +1,11 @@
 """The aiogram 3 runtime: Telegram updates in, the core in the middle, the outbox out.
 
-This module is the only place that knows Telegram's shapes. It turns an ``Update`` into one of
-our typed events, hands it to the core, answers a pressed button at once, and has the outbox
-deliver the replies the core queued. ``TelegramMessenger`` is the ``Messenger`` port over an
-aiogram ``Bot``: it splits long texts, draws buttons and keyboards, sets command menus and maps
-Telegram's errors onto ``DeliveryError``.
+It turns an ``Update`` into one of our typed events by the table it shares with the
+python-telegram-bot runtime (``bot/updates.py``, on the update's raw JSON), hands it to the
+core, answers a pressed button at once, and has the outbox deliver the replies the core queued.
+``TelegramMessenger`` is the ``Messenger`` port over an aiogram ``Bot``: it splits long texts,
+draws buttons and keyboards, sets command menus and maps Telegram's errors onto
+``DeliveryError``.
 
 Updates are never lost: the core commits an update before polling confirms it (updates are
 handled one after another, so the offset moves only past handled ones) and before a webhook
