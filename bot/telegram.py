@@ -96,7 +96,7 @@ from handlers.events import (
 )
 from reminders.jobs import Jobs
 from reminders.scheduler import build_scheduler
-from templates import DEFAULT_LOCALE, catalog, normalize_locale
+from templates import DEFAULT_LOCALE, catalog
 
 log = logging.getLogger(__name__)
 
@@ -397,16 +397,16 @@ class UpdateHandler:
             update.update_id,
             exc_info=(type(error.exception), error.exception, error.exception.__traceback__),
         )
-        query = update.callback_query
-        user = query.from_user if query else (update.message.from_user if update.message else None)
-        locale = normalize_locale(user.language_code if user else None)
-        apology = catalog().render("error.unexpected", locale)
-        if query is not None:
+        target = updates.apology_target(raw_of(update))
+        if target is None:
+            return True
+        apology = updates.apology(target.language)
+        if target.callback_id is not None:
             # answered only if the core finished; a second answer is refused and ignored
-            await _answer(bot, query.id, apology)
-        elif update.message is not None:
+            await _answer(bot, target.callback_id, apology)
+        elif target.chat_id is not None:
             with suppress(Exception):
-                await bot.send_message(update.message.chat.id, apology)
+                await bot.send_message(target.chat_id, apology)
         return True
 
     def _deliver(self, chat_id: str, ids: tuple[int, ...]) -> None:

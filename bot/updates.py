@@ -20,11 +20,9 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bot.outbox import OutboxWorker
-from bot.settings import Settings
 from campaign.db import is_unavailable
 from handlers.events import (
     ButtonPressed,
@@ -40,6 +38,10 @@ from handlers.events import (
     UnsupportedReceived,
 )
 from templates import DEFAULT_LOCALE, LOCALES, catalog, normalize_locale
+
+if TYPE_CHECKING:
+    from bot.outbox import OutboxWorker
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
