@@ -1,10 +1,11 @@
 """The aiogram 3 runtime: Telegram updates in, the core in the middle, the outbox out.
 
-This module is the only place that knows Telegram's shapes. It turns an ``Update`` into one of
-our typed events, hands it to the core, answers a pressed button at once, and has the outbox
-deliver the replies the core queued. ``TelegramMessenger`` is the ``Messenger`` port over an
-aiogram ``Bot``: it splits long texts, draws buttons and keyboards, sets command menus and maps
-Telegram's errors onto ``DeliveryError``.
+It turns an ``Update`` into one of our typed events by the table it shares with the
+python-telegram-bot runtime (``bot/updates.py``, on the update's raw JSON), hands it to the
+core, answers a pressed button at once, and has the outbox deliver the replies the core queued.
+``TelegramMessenger`` is the ``Messenger`` port over an aiogram ``Bot``: it splits long texts,
+draws buttons and keyboards, sets command menus and maps Telegram's errors onto
+``DeliveryError``.
 
 Updates are never lost: the core commits an update before polling confirms it (updates are
 handled one after another, so the offset moves only past handled ones) and before a webhook
@@ -18,15 +19,11 @@ in the background, in order per chat.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hmac
 import logging
-import re
-import signal
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -52,7 +49,6 @@ from aiogram.types import (
     CallbackQuery,
     ErrorEvent,
     FSInputFile,
-    InaccessibleMessage,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -66,217 +62,80 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.compose import Services, build_services
+from bot import updates
 from bot.delivery import (
     DeliveryError,
-    Messenger,
     RenderedMenu,
     RenderedMessage,
     shorten_text,
     split_text,
 )
 from bot.outbox import OutboxWorker
+from bot.runtime import serve_core
 from bot.settings import PUBLIC_API, Settings
-from bot.sms import build_sms
-from campaign.db import is_unavailable
+from bot.updates import (
+    ALLOWED_UPDATES,
+    CAPTION_LIMIT,
+    PLATFORM,
+    POLL_QUESTION_LIMIT,
+    POLL_TIMEOUT,
+    RETRY_FIRST,
+    RETRY_MAX,
+    TEXT_LIMIT,
+    TOAST_LIMIT,
+    WEBHOOK_DEADLINE,
+    check_webhook_settings,
+    webhook_path,
+)
 from handlers.core import Core, StoreUnavailable
 from handlers.events import (
-    ButtonPressed,
-    ChatType,
-    CommandReceived,
-    ContactShared,
     Event,
-    PhotoReceived,
     PollUpdated,
-    Sender,
-    TextReceived,
     Unsupported,
-    UnsupportedReceived,
 )
-from reminders.jobs import Jobs
-from reminders.scheduler import build_scheduler
-from templates import DEFAULT_LOCALE, LOCALES, catalog, normalize_locale
+from templates import DEFAULT_LOCALE, catalog
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "telegram"
-TEXT_LIMIT = 4096
-CAPTION_LIMIT = 1024
-TOAST_LIMIT = 200
-POLL_QUESTION_LIMIT = 300
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "poll"]
-#: commands for people not bound yet, and for group chats (SPEC: Chat)
-UNBOUND_COMMANDS = ("start", "help", "lang")
-GROUP_COMMANDS = ("bindgroup", "unbindgroup", "help")
-#: group commands only the group's administrators may use: the adapter asks getChatMember
-ADMIN_COMMANDS = frozenset({"bindgroup", "unbindgroup"})
-ADMIN_STATUSES = frozenset({"creator", "administrator"})
-#: our locale -> Telegram's language_code of a command menu
-MENU_LANGUAGE = {"zh_CN": "zh", "en": "en"}
 
-#: long-polling wait of one getUpdates call, in seconds
-POLL_TIMEOUT = 25
-#: backoff between attempts at an update the store could not record, and after failed polls
-RETRY_FIRST = 0.5
-RETRY_MAX = 10.0
-#: a webhook request not handled within this many seconds gets 503 (Telegram gives up at 60)
-WEBHOOK_DEADLINE = 50.0
-
-_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?$", re.DOTALL)
+# -- updates -> events (the table is bot/updates.py, shared with the PTB runtime) ---------------
 
 
-# -- updates -> events ----------------------------------------------------------------------------
-
-
-def _chat_type(raw: str) -> ChatType | None:
-    if raw == "private":
-        return ChatType.PRIVATE
-    if raw in ("group", "supergroup"):
-        return ChatType.GROUP
-    return None  # channels are not conversations
-
-
-def _sender(message: Message | InaccessibleMessage | None, user: Any) -> Sender | None:
-    if user is None or getattr(user, "is_bot", False):
-        return None
-    if message is None:
-        # a button on an inline message: no chat, answer the person privately
-        return Sender(
-            platform=PLATFORM,
-            user_id=str(user.id),
-            chat_id=str(user.id),
-            display_name=user.full_name,
-            language=user.language_code,
-        )
-    chat_type = _chat_type(str(message.chat.type))
-    if chat_type is None:
-        return None
-    return Sender(
-        platform=PLATFORM,
-        user_id=str(user.id),
-        chat_id=str(message.chat.id),
-        chat_type=chat_type,
-        display_name=user.full_name,
-        language=user.language_code,
-        chat_title=message.chat.title or "",
-    )
+def raw_of(obj: Any) -> dict[str, Any]:
+    """Return an aiogram object as the Bot API JSON it was made from (``from``, not from_user)."""
+    return obj.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def message_to_event(
     message: Message, update_id: int | None = None, *, bot_username: str | None = None
 ) -> Event | None:
-    """Return the event a message stands for, or None for what the bot does not handle.
-
-    A ``/command@otherbot`` is addressed to another bot in the same group and ignored.
-    """
-    sender = _sender(message, message.from_user)
-    if sender is None:
-        return None
-    uid = str(update_id) if update_id is not None else None
-    if message.contact is not None:
-        contact_user = message.contact.user_id
-        return ContactShared(
-            sender=sender,
-            update_id=uid,
-            phone=message.contact.phone_number,
-            contact_user_id=str(contact_user) if contact_user else None,
-        )
-    if message.photo:
-        return PhotoReceived(
-            sender=sender,
-            update_id=uid,
-            file_id=message.photo[-1].file_id,
-            caption=message.caption or "",
-        )
-    if message.text is None:
-        kind = unsupported_kind(message)
-        return UnsupportedReceived(sender=sender, update_id=uid, kind=kind) if kind else None
-    match = _COMMAND.match(message.text.strip())
-    if match is not None:
-        name, addressee, args = match.groups()
-        if addressee and bot_username and addressee.lower() != bot_username.lower():
-            return None
-        return CommandReceived(
-            sender=sender, update_id=uid, command=name.lower(), args=(args or "").strip()
-        )
-    return TextReceived(sender=sender, update_id=uid, text=message.text)
-
-
-#: Message attribute -> what the person is told the bot cannot read, first match wins
-_UNSUPPORTED = (
-    ("sticker", Unsupported.STICKER),
-    ("voice", Unsupported.VOICE),
-    ("audio", Unsupported.VOICE),
-    ("video", Unsupported.VIDEO),
-    ("video_note", Unsupported.VIDEO),
-    ("animation", Unsupported.VIDEO),
-    ("document", Unsupported.DOCUMENT),
-    ("location", Unsupported.LOCATION),
-    ("venue", Unsupported.LOCATION),
-    ("poll", Unsupported.POLL),
-    ("dice", Unsupported.OTHER),
-    ("game", Unsupported.OTHER),
-    ("story", Unsupported.OTHER),
-)
+    """Return the event a message stands for, or None for what the bot does not handle."""
+    return updates.message_event(raw_of(message), update_id, bot_username=bot_username)
 
 
 def unsupported_kind(message: Message) -> Unsupported | None:
-    """Return the kind of content the bot cannot read, or None for a service message.
-
-    Service messages (someone joined, a title changed) are nobody's question.
-    """
-    for attribute, kind in _UNSUPPORTED:
-        if getattr(message, attribute, None) is not None:
-            return kind
-    return None
+    """Return the kind of content the bot cannot read, or None for a service message."""
+    return updates.unsupported_kind(raw_of(message))
 
 
 def edited_to_event(message: Message, update_id: int | None = None) -> Event | None:
     """Return the event of an edited message: the bot says it reads only new messages."""
-    sender = _sender(message, message.from_user)
-    if sender is None:
-        return None
-    uid = str(update_id) if update_id is not None else None
-    return UnsupportedReceived(sender=sender, update_id=uid, kind=Unsupported.EDITED)
+    return updates.edited_event(raw_of(message), update_id)
 
 
 def callback_to_event(query: CallbackQuery, update_id: int | None = None) -> Event | None:
     """Return the ButtonPressed event of a callback query."""
-    # a card older than 48 hours is "inaccessible" but still names its chat
-    sender = _sender(query.message, query.from_user)
-    if sender is None:
-        return None
-    return ButtonPressed(
-        sender=sender,
-        update_id=str(update_id) if update_id is not None else None,
-        data=query.data or "",
-        message_id=str(query.message.message_id) if query.message is not None else None,
-        callback_id=query.id,
-    )
+    return updates.callback_event(raw_of(query), update_id)
 
 
 def update_to_event(update: Update, *, bot_username: str | None = None) -> Event | None:
     """Return the event of a whole update (a message or a pressed button), if it has one."""
-    if update.message is not None:
-        return message_to_event(update.message, update.update_id, bot_username=bot_username)
-    if update.callback_query is not None:
-        return callback_to_event(update.callback_query, update.update_id)
-    if update.edited_message is not None:
-        return edited_to_event(update.edited_message, update.update_id)
-    if update.poll is not None:
-        return poll_to_event(update.poll, update.update_id)
-    return None
+    return updates.update_event(raw_of(update), bot_username=bot_username)
 
 
 def poll_to_event(poll: Poll, update_id: int | None = None) -> PollUpdated:
     """Return a poll update (totals changed, or closed) as an event; nobody sent it."""
-    return PollUpdated(
-        sender=Sender(platform=PLATFORM, user_id="poll", chat_id="poll"),
-        update_id=str(update_id) if update_id is not None else None,
-        poll_id=poll.id,
-        counts=tuple(o.voter_count for o in poll.options),
-        closed=poll.is_closed,
-    )
+    return updates.poll_event(raw_of(poll), update_id)
 
 
 # -- the Messenger port -------------------------------------------------------------------------
@@ -419,7 +278,7 @@ class TelegramMessenger:
             try:
                 await self.bot.stop_poll(_chat(chat_id), int(message.edit_message_id))
             except TelegramBadRequest as exc:
-                if "already closed" in exc.message.lower():
+                if "already" in exc.message.lower() and "closed" in exc.message.lower():
                     return
                 raise delivery_error(exc) from exc
             except TelegramAPIError as exc:
@@ -457,28 +316,18 @@ def _bot_commands(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) ->
     return [BotCommand(command=c[:32], description=(d or c)[:256]) for c, d in pairs]
 
 
-def _menu(commands: tuple[str, ...], locale: str) -> list[BotCommand]:
-    cat = catalog()
-    return _bot_commands([(c, cat.render(f"command.{c}", locale)) for c in commands])
+_SCOPES = {"default": BotCommandScopeDefault, "all_group_chats": BotCommandScopeAllGroupChats}
 
 
 async def set_default_menus(bot: Bot) -> None:
     """Set the menus of people not bound yet and of group chats; failures are only logged."""
-    calls: list[tuple[list[BotCommand], Any, str | None]] = [
-        (_menu(UNBOUND_COMMANDS, DEFAULT_LOCALE), BotCommandScopeDefault(), None),
-        (_menu(GROUP_COMMANDS, DEFAULT_LOCALE), BotCommandScopeAllGroupChats(), None),
-    ]
-    for locale in LOCALES:
-        code = MENU_LANGUAGE.get(locale)
-        if code is None:
-            continue
-        calls.append((_menu(UNBOUND_COMMANDS, locale), BotCommandScopeDefault(), code))
-        calls.append((_menu(GROUP_COMMANDS, locale), BotCommandScopeAllGroupChats(), code))
-    for commands, scope, code in calls:
+    for pairs, scope, code in updates.default_menus():
         try:
-            await bot.set_my_commands(commands, scope=scope, language_code=code)
+            await bot.set_my_commands(
+                _bot_commands(pairs), scope=_SCOPES[scope](), language_code=code
+            )
         except Exception as exc:  # a menu is a nicety: never fail start-up over it
-            log.warning("setMyCommands (%s, %s) failed: %r", scope.type, code or "-", exc)
+            log.warning("setMyCommands (%s, %s) failed: %r", scope, code or "-", exc)
 
 
 # -- handling updates ---------------------------------------------------------------------------
@@ -499,8 +348,7 @@ class UpdateHandler:
         self.core = core
         self.worker = worker
         self.bot_username = bot_username
-        self._chains: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.chains = updates.DeliveryChains(worker)
 
     async def on_message(self, message: Message, bot: Bot, event_update: Update) -> None:
         """Handle a message."""
@@ -546,52 +394,25 @@ class UpdateHandler:
             update.update_id,
             exc_info=(type(error.exception), error.exception, error.exception.__traceback__),
         )
-        query = update.callback_query
-        user = query.from_user if query else (update.message.from_user if update.message else None)
-        locale = normalize_locale(user.language_code if user else None)
-        apology = catalog().render("error.unexpected", locale)
-        if query is not None:
+        target = updates.apology_target(raw_of(update))
+        if target is None:
+            return True
+        apology = updates.apology(target.language)
+        if target.callback_id is not None:
             # answered only if the core finished; a second answer is refused and ignored
-            await _answer(bot, query.id, apology)
-        elif update.message is not None:
+            await _answer(bot, target.callback_id, apology)
+        elif target.chat_id is not None:
             with suppress(Exception):
-                await bot.send_message(update.message.chat.id, apology)
+                await bot.send_message(target.chat_id, apology)
         return True
 
     def _deliver(self, chat_id: str, ids: tuple[int, ...]) -> None:
         """Deliver rows now, after whatever is still going out to the same chat."""
-        if not ids:
-            return
-        before = self._chains.get(chat_id)
-        task = asyncio.create_task(self._deliver_after(before, ids))
-        self._chains[chat_id] = task
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task[None]) -> None:
-            self._tasks.discard(t)
-            if self._chains.get(chat_id) is t:
-                del self._chains[chat_id]
-
-        task.add_done_callback(done)
-
-    async def _deliver_after(
-        self, before: asyncio.Task[None] | None, ids: tuple[int, ...]
-    ) -> None:
-        if before is not None:
-            with suppress(Exception):
-                await asyncio.shield(before)
-        try:
-            await self.worker.deliver_ids(ids)
-        except Exception as exc:  # the worker's loop picks the rows up again
-            if is_unavailable(exc):
-                log.warning("delivery of %s waits: the store is unavailable", ids)
-            else:
-                log.exception("delivery of %s failed", ids)
+        self.chains.deliver(chat_id, ids)
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait (up to ``timeout`` seconds) until the replies handed out so far are sent."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        await self.chains.drain(timeout)
 
 
 async def _answer(bot: Bot, callback_id: str, text: str | None) -> None:
@@ -609,17 +430,11 @@ async def with_chat_admin(bot: Bot, event: Event) -> Event:
     Asked afresh each time (nothing cached): rights in a group change. A failed call raises,
     and the person gets the plain apology and can try again; nothing is linked meanwhile.
     """
-    s = event.sender
-    if not (
-        isinstance(event, CommandReceived)
-        and event.command in ADMIN_COMMANDS
-        and s.chat_type is ChatType.GROUP
-    ):
+    if not updates.needs_admin_check(event):
         return event
+    s = event.sender
     member = await bot.get_chat_member(_chat(s.chat_id), int(s.user_id))
-    status = getattr(member.status, "value", member.status)
-    admin = status in ADMIN_STATUSES
-    return dataclasses.replace(event, sender=dataclasses.replace(s, is_chat_admin=admin))
+    return updates.with_admin_status(event, member.status)
 
 
 def build_dispatcher(handler: UpdateHandler) -> Dispatcher:
@@ -649,27 +464,6 @@ def make_bot(settings: Settings) -> Bot:
     if base == PUBLIC_API:
         return Bot(token)
     return Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(base)))
-
-
-def webhook_path(url: str) -> str:
-    """Return the path part of WEBHOOK_URL, where the webhook server listens."""
-    return urlsplit(url).path or "/"
-
-
-def check_webhook_settings(settings: Settings) -> None:
-    """Refuse webhook mode without a secret: anyone could post updates otherwise.
-
-    Raises:
-        ValueError: WEBHOOK_URL is missing or WEBHOOK_SECRET is unset.
-    """
-    if not settings.webhook_url:
-        raise ValueError("webhook mode needs WEBHOOK_URL")
-    if not urlsplit(settings.webhook_url).scheme.startswith("http"):
-        raise ValueError("WEBHOOK_URL must be an http(s) URL")
-    if not settings.webhook_secret:
-        raise ValueError(
-            "WEBHOOK_SECRET is required in webhook mode (1-256 characters of A-Z a-z 0-9 _ -)"
-        )
 
 
 class _SecretCheckingHandler(SimpleRequestHandler):
@@ -741,70 +535,37 @@ async def run_bot(
     if use_webhook:
         check_webhook_settings(settings)
     bot = make_bot(settings)
-    services: Services | None = None
     try:
         try:
             me = await _retrying("getMe", bot.me)
         except TelegramUnauthorizedError as exc:
             raise StartupError("the Bot API refused BOT_TOKEN (401 Unauthorized)") from exc
         username = settings.bot_username or me.username
-        services = await build_services(settings, bot_username=username)
-        sms = await build_sms(settings, services.core, services.store)
-        messengers: dict[str, Messenger] = {PLATFORM: TelegramMessenger(bot)}
-        if sms is not None:
-            messengers[sms.messenger.platform] = sms.messenger
-        worker = services.worker(messengers)
-        if sms is not None:
-            await sms.start(worker)
-        handler = UpdateHandler(services.core, worker, bot_username=username)
-        dispatcher = build_dispatcher(handler)
         await set_default_menus(bot)
+        dispatchers: list[Dispatcher] = []
 
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with suppress(NotImplementedError):
-                loop.add_signal_handler(sig, _on_signal, sig, stop)
-        worker_stop = asyncio.Event()
-        worker_task = asyncio.create_task(worker.run(worker_stop))
-        calendar = None
-        if scheduler:
-            # The leader runs the campaign calendar; what it queues is delivered by the worker.
-            calendar = build_scheduler(
-                Jobs(services.store, services.core.codec, documents=services.documents),
-                after_tick=worker.kick,
-            )
-            calendar.start()
-        try:
+        def make_handler(core: Core, worker: OutboxWorker) -> UpdateHandler:
+            handler = UpdateHandler(core, worker, bot_username=username)
+            dispatchers.append(build_dispatcher(handler))
+            return handler
+
+        async def serve(handler: UpdateHandler, stop: asyncio.Event) -> None:
             if use_webhook:
-                await _serve_webhook(settings, bot, dispatcher, stop)
+                await _serve_webhook(settings, bot, dispatchers[0], stop)
             else:
-                await _serve_polling(bot, dispatcher, stop)
-        finally:
-            log.info("stopping: sending what is left")
-            if calendar is not None:
-                calendar.shutdown(wait=False)
-            await handler.drain()
-            worker_stop.set()
-            try:
-                await asyncio.wait_for(worker_task, timeout=10)
-            except TimeoutError:
-                worker_task.cancel()
-            if sms is not None:
-                await sms.stop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with suppress(NotImplementedError, ValueError):
-                    loop.remove_signal_handler(sig)
+                await _serve_polling(bot, dispatchers[0], stop)
+
+        await serve_core(
+            settings,
+            bot_username=username,
+            messenger=TelegramMessenger(bot),
+            make_handler=make_handler,
+            serve=serve,
+            scheduler=scheduler,
+        )
     finally:
         await bot.session.close()
-        if services is not None:
-            await services.close()
     log.info("stopped")
-
-
-def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
-    log.info("received %s, shutting down", sig.name)
-    stop.set()
 
 
 async def _serve_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) -> None:

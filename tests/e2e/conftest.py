@@ -4,6 +4,11 @@ The bot runs as it does in production (``pledgebot run`` in a subprocess) agains
 telegram-test-api emulator, through ``proxy.BotApiProxy`` which papers over the emulator's
 defects and records every Bot API call. Each bot process gets its own token (the emulator keeps
 one queue per token) and its own SQLite file with the demo roster imported.
+
+Both Telegram runtimes (``RUNTIME=aiogram`` and ``RUNTIME=ptb``) run the suite. By default every
+test runs on aiogram (its id ends in ``[aiogram]``) and the tests marked ``both_runtimes`` (one or two per file, chosen so that
+every kind of update and every kind of reply crosses the PTB runtime) run on both;
+``E2E_RUNTIMES=all`` runs every test on both, ``E2E_RUNTIMES=ptb`` every test on PTB only.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.exe
 MAIN_TOKEN = "123456:TEST-token"
 CALLBACK_SECRET = "e2e-callback-secret-0123456789-abcdefgh"
 STARTUP_TIMEOUT = 30.0
+
+#: the RUNTIME settings the suite runs the bot with
+RUNTIMES = ("aiogram", "ptb")
 
 _user_ids = itertools.count(700_001)
 _tokens = itertools.count(1)
@@ -92,6 +100,32 @@ def base_env(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+# -- which runtime -------------------------------------------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a test on the runtimes ``E2E_RUNTIMES`` names (see the module's docstring)."""
+    if "runtime" not in metafunc.fixturenames:
+        return
+    choice = os.environ.get("E2E_RUNTIMES", "").strip().lower()
+    if choice == "all":
+        values = list(RUNTIMES)
+    elif choice in RUNTIMES:
+        values = [choice]
+    elif metafunc.definition.get_closest_marker("both_runtimes") is not None:
+        values = list(RUNTIMES)
+    else:
+        # parametrised all the same, so that the aiogram tests of a module share its bot
+        values = [RUNTIMES[0]]
+    metafunc.parametrize("runtime", values, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def runtime(request: pytest.FixtureRequest) -> str:
+    """Return the RUNTIME the bot processes of this test run with (aiogram unless told)."""
+    return getattr(request, "param", RUNTIMES[0])
 
 
 # -- the emulator and the proxy ------------------------------------------------------------------
@@ -220,8 +254,10 @@ class BotProcess:
         *,
         token: str,
         env: dict[str, str] | None = None,
+        runtime: str = RUNTIMES[0],
     ) -> None:
         self.proxy = proxy
+        self.runtime = runtime
         self.workdir = workdir
         self.db_url = db_url
         self.token = token
@@ -238,6 +274,7 @@ class BotProcess:
             BOT_TOKEN=self.token,
             TELEGRAM_API_BASE=self.proxy.url,
             DATABASE_URL=self.db_url,
+            RUNTIME=self.runtime,
             **self.extra_env,
         )
 
@@ -245,7 +282,7 @@ class BotProcess:
         """Start the process and, by default, wait until it takes updates."""
         mark = self.proxy.mark()
         with self.log_path.open("a") as log:
-            log.write(f"\n--- start {time.strftime('%X')} ---\n")
+            log.write(f"\n--- start {time.strftime('%X')} ({self.runtime}) ---\n")
             log.flush()
             self.proc = subprocess.Popen(
                 [*bot_command(), "run"],
@@ -298,7 +335,7 @@ class BotProcess:
 
 
 @pytest.fixture
-def start_bot(proxy: BotApiProxy, tmp_path: Path):
+def start_bot(proxy: BotApiProxy, tmp_path: Path, runtime: str):
     """Return a factory of bot processes (each on a fresh seeded database); stops them all.
 
     ``prepare(database_url)`` runs on the seeded database before the bot starts.
@@ -315,7 +352,7 @@ def start_bot(proxy: BotApiProxy, tmp_path: Path):
         _, url = seeded_database(workdir)
         if prepare is not None:
             prepare(url)
-        process = BotProcess(proxy, workdir, url, token=new_token(), env=env)
+        process = BotProcess(proxy, workdir, url, token=new_token(), env=env, runtime=runtime)
         started.append(process)
         return process.start(wait=wait)
 
@@ -325,11 +362,13 @@ def start_bot(proxy: BotApiProxy, tmp_path: Path):
 
 
 @pytest.fixture(scope="module")
-def main_bot(proxy: BotApiProxy, tmp_path_factory) -> Iterator[BotProcess]:
+def main_bot(proxy: BotApiProxy, tmp_path_factory, runtime: str) -> Iterator[BotProcess]:
     """One polling bot for a whole test module, on its own seeded database."""
     workdir = tmp_path_factory.mktemp("main-bot")
     _, url = seeded_database(workdir)
-    process = BotProcess(proxy, workdir, url, token=MAIN_TOKEN)
+    # one token per runtime: a module may run a bot of each, one after the other
+    token = MAIN_TOKEN if runtime == RUNTIMES[0] else new_token()
+    process = BotProcess(proxy, workdir, url, token=token, runtime=runtime)
     try:
         process.start()
         yield process

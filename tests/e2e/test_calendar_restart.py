@@ -66,6 +66,7 @@ def prompts_in_chat(user) -> list[str]:
     return [m.text for m in user.bot_messages() if m.text.startswith("【每月一报】")]
 
 
+@pytest.mark.both_runtimes
 def test_prompt_is_caught_up_once_and_a_restart_sends_nothing_twice(start_bot, user_of):
     bot = start_bot(prepare=published_pledge_bound_member)
     member = user_of(bot, MEMBER_TG)

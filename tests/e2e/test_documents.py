@@ -106,7 +106,7 @@ def published_branch_pledge(db_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def docs_bot(proxy, tmp_path_factory):
+def docs_bot(proxy, tmp_path_factory, runtime):
     from tests.e2e.conftest import seeded_database
 
     workdir = tmp_path_factory.mktemp("docs-bot")
@@ -114,7 +114,7 @@ def docs_bot(proxy, tmp_path_factory):
     published_branch_pledge(url)
     from tests.e2e.conftest import new_token
 
-    process = BotProcess(proxy, workdir, url, token=new_token())
+    process = BotProcess(proxy, workdir, url, token=new_token(), runtime=runtime)
     try:
         process.start()
         yield process
@@ -122,6 +122,7 @@ def docs_bot(proxy, tmp_path_factory):
         process.stop()
 
 
+@pytest.mark.both_runtimes
 def test_the_quarterly_bulletin_reaches_the_linked_group_with_a_chart(docs_bot, proxy):
     uploads = proxy.wait_for_upload(GROUP, token=docs_bot.token, count=2, timeout=60)
     photo, document = uploads[0], uploads[1]
@@ -134,6 +135,7 @@ def test_the_quarterly_bulletin_reaches_the_linked_group_with_a_chart(docs_bot, 
     assert any("季度通报" in t for t in texts)
 
 
+@pytest.mark.both_runtimes
 def test_a_secretary_exports_the_branch_ledger(docs_bot, proxy, user_of):
     secretary = user_of(docs_bot)
     bind(secretary, SECRETARY)

@@ -119,6 +119,7 @@ def grade_all(user: TelegramUser, card, grade: str) -> int:
         card = user.wait_for_edit(card, lambda m, p=page: f"第{p}/" in m.text, WAIT)
 
 
+@pytest.mark.both_runtimes
 def test_a_branch_of_five_is_evaluated_in_one_quarter(start_bot, emulator, proxy):
     bot = start_bot(prepare=a_branch_of_five)
     year = datetime.now(ZONE).year + 1

@@ -127,6 +127,7 @@ def test_member_binds_by_invite_once(main_bot, user_of):
 # -- help, menus, language -----------------------------------------------------------------------
 
 
+@pytest.mark.both_runtimes
 def test_help_and_menus_follow_the_role(main_bot, user_of, proxy):
     stranger, member, secretary = user_of(main_bot), user_of(main_bot), user_of(main_bot)
     mark = proxy.mark()
@@ -172,6 +173,9 @@ def test_help_and_menus_follow_the_role(main_bot, user_of, proxy):
     found = {(p["scope"]["type"], p.get("language_code")) for p in defaults}
     assert {("default", None), ("default", "en"), ("all_group_chats", None)} <= found
 
+    # Found: on the PTB runtime httpx logged every request's URL, the bot token in it, at INFO
+    assert main_bot.token not in main_bot.log_path.read_text(errors="replace")
+
 
 def test_lang_switches_the_language(main_bot, user_of, proxy):
     user = user_of(main_bot)
@@ -207,6 +211,7 @@ def test_forged_buttons_change_nothing(main_bot, user_of, proxy):
     assert account_of(main_bot, user.user_id) == (PEER_B, "zh_CN")
 
 
+@pytest.mark.both_runtimes
 def test_secretary_links_a_group_from_the_group(main_bot, user_of):
     secretary = user_of(main_bot)
     bind(secretary, SECRETARY)
@@ -338,7 +343,7 @@ def _update(update_id: int, user_id: int, text: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def webhook_bot(proxy, tmp_path_factory):
+def webhook_bot(proxy, tmp_path_factory, runtime):
     """One bot in webhook mode for the webhook tests."""
     port = free_port()
     workdir = tmp_path_factory.mktemp("webhook-bot")
@@ -349,7 +354,7 @@ def webhook_bot(proxy, tmp_path_factory):
         "WEBHOOK_HOST": "127.0.0.1",
         "WEBHOOK_PORT": str(port),
     }
-    bot = BotProcess(proxy, workdir, url, token=new_token(), env=env)
+    bot = BotProcess(proxy, workdir, url, token=new_token(), env=env, runtime=runtime)
     bot.url = env["WEBHOOK_URL"]
     try:
         yield bot.start()
@@ -357,6 +362,7 @@ def webhook_bot(proxy, tmp_path_factory):
         bot.stop()
 
 
+@pytest.mark.both_runtimes
 def test_webhook_checks_the_secret_and_runs_through_the_emulator(webhook_bot, user_of, proxy):
     bot = webhook_bot
     setup = proxy.calls("setWebhook", token=bot.token)[-1].params
@@ -378,6 +384,7 @@ def test_webhook_checks_the_secret_and_runs_through_the_emulator(webhook_bot, us
     assert not any(c.params.get("chat_id") == intruder for c in proxy.calls("sendMessage"))
 
 
+@pytest.mark.both_runtimes
 def test_webhook_redelivery_has_one_effect(webhook_bot, user_of, proxy):
     bot = webhook_bot
     user = user_of(bot)
@@ -397,12 +404,14 @@ def test_webhook_redelivery_has_one_effect(webhook_bot, user_of, proxy):
     ]
 
 
-def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path):
+@pytest.mark.both_runtimes
+def test_webhook_mode_without_a_secret_refuses_to_start(tmp_path, runtime):
     env = base_env(
         BOT_TOKEN="123456:TEST-nosecret",
         TELEGRAM_API_BASE="http://127.0.0.1:9",
         DATABASE_URL=f"sqlite:///{tmp_path}/x.db",
         WEBHOOK_URL="https://bot.example.org/tg",
+        RUNTIME=runtime,
     )
     out = subprocess.run(
         [*bot_command(), "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60

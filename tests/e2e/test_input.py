@@ -14,6 +14,7 @@ from tests.e2e.test_foundation import MEMBER, bind, db_rows, msg, open_campaign_
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.both_runtimes
 def test_a_sticker_a_voice_note_and_an_edit_are_answered(main_bot, user_of):
     user = user_of(main_bot)
     bind(user, MEMBER)

@@ -21,6 +21,7 @@ def labels(message) -> list[str]:
     return [button["text"] for row in message.keyboard for button in row]
 
 
+@pytest.mark.both_runtimes
 def test_binding_shows_the_menu_keyboard_by_role(main_bot, user_of):
     member, secretary = user_of(main_bot), user_of(main_bot)
     member.share_contact(MEMBER)

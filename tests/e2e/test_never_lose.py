@@ -94,7 +94,7 @@ def check_each_handled_once(proxy, bot: BotProcess, user, expected: int) -> list
     return texts
 
 
-def test_sqlite_write_lock_held_40s_loses_and_doubles_nothing(proxy, user_of, tmp_path):
+def test_sqlite_write_lock_held_40s_loses_and_doubles_nothing(proxy, user_of, tmp_path, runtime):
     """One bot polling, one on a webhook, both locked out of their stores for the same 40 s."""
     port = free_port()
     envs = {
@@ -112,7 +112,9 @@ def test_sqlite_write_lock_held_40s_loses_and_doubles_nothing(proxy, user_of, tm
         mark = proxy.mark()
         for mode, env in envs.items():
             paths[mode], url = seeded_database(tmp_path / mode)
-            bots[mode] = BotProcess(proxy, paths[mode].parent, url, token=new_token(), env=env)
+            bots[mode] = BotProcess(
+                proxy, paths[mode].parent, url, token=new_token(), env=env, runtime=runtime
+            )
             bots[mode].start(wait=False)
         for bot in bots.values():
             bot.wait_ready(mark)
@@ -263,12 +265,13 @@ def pg_processed(name: str) -> list[str]:
     return asyncio.run(go())
 
 
+@pytest.mark.both_runtimes
 def test_postgresql_restarting_under_traffic_loses_and_doubles_nothing(
-    pg_database, proxy, user_of, tmp_path
+    pg_database, proxy, user_of, tmp_path, runtime
 ):
     relay = CuttableRelay(PG_HOST, PG_PORT).start()
     url = f"postgresql://{PG_USER}@127.0.0.1:{relay.port}/{pg_database}"
-    bot = BotProcess(proxy, tmp_path, url, token=new_token())
+    bot = BotProcess(proxy, tmp_path, url, token=new_token(), runtime=runtime)
     try:
         bot.start()
         user = user_of(bot)

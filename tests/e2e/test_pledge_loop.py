@@ -341,12 +341,12 @@ class Cast:
 
 
 @pytest.fixture(scope="module")
-def loop_bot(proxy, tmp_path_factory) -> Iterator[BotProcess]:
+def loop_bot(proxy, tmp_path_factory, runtime) -> Iterator[BotProcess]:
     """A polling bot on a seeded database, next year's campaign over 陇南市 open from today."""
     workdir = tmp_path_factory.mktemp("loop-bot")
     _, url = seeded_database(workdir)
     open_campaign_today(url)
-    process = BotProcess(proxy, workdir, url, token=new_token())
+    process = BotProcess(proxy, workdir, url, token=new_token(), runtime=runtime)
     try:
         yield process.start()
     finally:
@@ -822,6 +822,7 @@ def run_job(bot: BotProcess, job: str) -> dict[str, int]:
     return with_store(bot.db_url, tick)
 
 
+@pytest.mark.both_runtimes
 def test_monthly_report_in_one_tap_and_branch_report_in_one(start_bot, user_of, proxy):
     bot = start_bot(prepare=published_pledge_and_held_calendar)
     month = this_month()

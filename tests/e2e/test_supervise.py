@@ -122,6 +122,7 @@ def test_the_roll_up_names_units_not_started_and_the_office_opens_a_branch_ledge
     assert "尚无公示承诺：西坪党员0、西坪党员1、西坪党员2" in people.text
 
 
+@pytest.mark.both_runtimes
 def test_a_difficulty_reason_and_a_photo_reach_the_secretary(start_bot, user_of, proxy):
     bot: BotProcess = start_bot(prepare=published_pledge_and_held_calendar)
     member, secretary = user_of(bot), user_of(bot)

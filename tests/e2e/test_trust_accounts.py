@@ -82,6 +82,7 @@ def test_a_stranger_cannot_bind_with_an_invite_its_person_no_longer_needs(start_
     assert kinds.count("account.unbound") == 2 and "account.listed" in kinds
 
 
+@pytest.mark.both_runtimes
 def test_a_linked_group_cannot_be_hijacked(main_bot, user_of, proxy):
     rows = db_rows(
         main_bot,
