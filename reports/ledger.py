@@ -1,10 +1,11 @@
 """Attachments 3 and 4: the ledgers (台账) of organization and member pledge items, as .xlsx.
 
 One row per item: registered date, a column per month of the campaign with the state reported
-that month, the date it was crossed off, its status and remarks. A branch gets one sheet; a
-level gets one sheet per unit directly below it (named after the unit), so a county clerk can
-print one township at a time. Rows stream from ``campaign.supervise.ledger_rows`` into a
-streaming workbook: a city-wide ledger never sits in memory.
+that month, the date it was crossed off, its status, its look-back (回头看) and remarks. A
+branch gets one sheet; a level gets one sheet per unit directly below it (named after the
+unit), so a county clerk can print one township at a time. Rows stream from
+``campaign.supervise.ledger_rows`` (the reader /ledger uses too) into a streaming workbook: a
+city-wide ledger never sits in memory.
 """
 
 from __future__ import annotations
@@ -72,11 +73,13 @@ async def ledger_xlsx(
         for m in months
     ]
     widths += [7] * len(months)
-    head += [t("doc.col.crossed"), t("doc.col.state"), t("doc.col.remarks")]
-    widths += [11, 8, 24]
+    head += [t("doc.col.crossed"), t("doc.col.state"), t("doc.col.lookback"), t("doc.col.remarks")]
+    widths += [11, 8, 10, 24]
     progress_label = {k: t(f"doc.progress.{k}") for k in ("on_track", "done", "blocked")}
     missing = t("doc.progress.missing")
     states = {k: t(f"doc.state.{k}") for k in supervise.LEDGER_STATES}
+    looked = {k: t(f"doc.lookback.{k}") for k in supervise.LOOKBACK_STATES}
+    looked[""] = None
     subtitle = t(
         "doc.subtitle",
         org=level.full_name,
@@ -139,7 +142,7 @@ async def ledger_xlsx(
         if member:
             values += [row.owner, row.post]
         values += [row.content, row.deadline, row.registered, *cells]
-        values += [row.done_on, states[row.state], remarks]
+        values += [row.done_on, states[row.state], looked[row.lookback], remarks]
         sheet.write(values)
     if sheet is None:
         sheet = book.sheet(t("doc.sheet_ledger"), widths)
