@@ -624,8 +624,8 @@ LOOKBACK_FIGURES = ("lb_consolidated", "lb_rectify", "lb_pending")
 
 async def lookback_figures(
     session: AsyncSession, campaign_id: int, org_path: str, today: date
-) -> dict[int, dict[str, int]]:
-    """Return the look-back figures of a subtree's published items, by organization.
+) -> dict[str, dict[str, int]]:
+    """Return the look-back figures of a subtree's published items, by organization's path.
 
     The counts of ``lookback_state`` in one grouped query: consolidated, rectify, and pending
     (open, awaiting or lapsed).
@@ -636,7 +636,7 @@ async def lookback_figures(
     pending = or_(lb.state == "open", and_(lb.state.is_(None), due))
     rows = await session.exec(
         select(
-            Pledge.org_id,
+            Org.path,
             func.sum(case((lb.state == "consolidated", 1), else_=0)),
             func.sum(case((lb.state == "rectify", 1), else_=0)),
             func.sum(case((pending, 1), else_=0)),
@@ -650,11 +650,11 @@ async def lookback_figures(
             Pledge.status == PledgeStatus.PUBLISHED,
             col(Org.path).startswith(org_path),
         )
-        .group_by(Pledge.org_id)
+        .group_by(Org.path)
     )
     return {
-        org_id: dict(zip(LOOKBACK_FIGURES, (int(a or 0), int(b or 0), int(c or 0)), strict=True))
-        for org_id, a, b, c in rows.all()
+        path: dict(zip(LOOKBACK_FIGURES, (int(a or 0), int(b or 0), int(c or 0)), strict=True))
+        for path, a, b, c in rows.all()
     }
 
 

@@ -176,7 +176,15 @@ async def test_monthly_report_matches_the_roll_up(store, people, size):
     assert township[3][1] == "城关镇（本级）"  # the township's own staff are a unit too
     (village,) = [r for r in township if r[1] == "东江村党支部"]
     assert village[2] == size
-    assert village[11] == "1个单位未上报"
+    # 回头看: the counts of the ledger's look-back column (one reader, one answer)
+    async with store.read() as s:
+        ledger = await supervise.ledger(s, rec.campaign.id, people.orgs["village"], TODAY)
+    states = [r.lookback for r in ledger]
+    pending = sum(states.count(k) for k in ("open", "awaiting", "lapsed"))
+    expected = [states.count("consolidated"), states.count("rectify"), pending]
+    assert village[10:13] == expected
+    assert total[10:13] == expected  # nothing else in the county has items
+    assert village[14] == "1个单位未上报"
 
 
 @pytest.mark.parametrize("size", SIZES)
