@@ -8,6 +8,7 @@ ledger (/ledger), attachment 4, attachment 5 and the spot check are compared wit
 from __future__ import annotations
 
 import io
+import sqlite3
 from datetime import date
 
 import openpyxl
@@ -134,3 +135,46 @@ async def test_ledger_file_report_and_check_agree_with_the_records(bot, people, 
     (line,) = [r for r in rows if r[1] == "城关镇/东江村党支部"]
     assert line[col] == 2
     assert "回头看逾期" in "\n".join(bot.messenger.texts(OFFICE))
+
+
+class Probe(Reports):
+    """Makes the real files, and tries to write to the database while it makes one."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.could_write: list[bool] = []
+
+    async def export(self, session, *args, **kwargs):
+        conn = sqlite3.connect(self.path, timeout=0.2, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # another writer: a member reporting meanwhile
+            conn.execute("ROLLBACK")
+            self.could_write.append(True)
+        except sqlite3.OperationalError:
+            self.could_write.append(False)
+        finally:
+            conn.close()
+        return await super().export(session, *args, **kwargs)
+
+
+async def test_an_export_is_made_without_holding_the_write_lock(sqlite_store, tmp_path):
+    """Found: a city-wide export held SQLite's one write lock for as long as it took."""
+    people = await seed_people(sqlite_store)
+    await build_records(sqlite_store, people, member_items=3, org_items=0)
+    async with sqlite_store.write() as s:
+        s.add(
+            Account(
+                platform="test",
+                external_id=SECRETARY,
+                chat_id=SECRETARY,
+                member_id=people.ids["secretary"],
+            )
+        )
+    probe = Probe(str(tmp_path / "test.db"))
+    bot = ChatBot(sqlite_store, people, lambda: NOW, documents=probe)
+    await bot.cmd(SECRETARY, "export")
+    await bot.press(SECRETARY, "附件4")
+    assert probe.could_write == [True]
+    [sent] = _files(bot, SECRETARY)
+    assert sent["filename"].endswith(".xlsx") and "进度统计台账" in bot.last(SECRETARY)
