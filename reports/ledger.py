@@ -80,6 +80,8 @@ async def ledger_xlsx(
     states = {k: t(f"doc.state.{k}") for k in supervise.LEDGER_STATES}
     looked = {k: t(f"doc.lookback.{k}") for k in supervise.LOOKBACK_STATES}
     looked[""] = None
+    column = {m: i for i, m in enumerate(months)}
+    bases: dict[tuple, list] = {}
     subtitle = t(
         "doc.subtitle",
         org=level.full_name,
@@ -123,17 +125,23 @@ async def ledger_xlsx(
                 progress(done_orgs, len(orgs))
         n += 1
         rows += 1
-        first = month_of(row.registered) if row.registered else None
-        crossed = month_of(row.done_on) if row.done_on else None
-        cells: list = []
-        for m in months:
-            state = row.months.get(m)
-            if state is not None:
-                cells.append(progress_label.get(state, state))
-            elif first and first <= m <= this_month and (crossed is None or m <= crossed):
-                cells.append(missing)
-            else:
-                cells.append(None)
+        # the months not reported: 未报 while it was owed, blank before and after (by its days)
+        days = (row.registered, row.done_on)
+        blank = bases.get(days)
+        if blank is None:
+            first = month_of(row.registered) if row.registered else None
+            crossed = month_of(row.done_on) if row.done_on else None
+            blank = bases[days] = [
+                missing
+                if first and first <= m <= this_month and (crossed is None or m <= crossed)
+                else None
+                for m in months
+            ]
+        cells = blank.copy()
+        for m, state in row.months.items():
+            at = column.get(m)
+            if at is not None:
+                cells[at] = progress_label.get(state, state)
         remarks = row.note
         if row.rect_deadline is not None:
             rect = t("doc.remark_rect", deadline=row.rect_deadline.isoformat())
