@@ -194,6 +194,10 @@ async def build(store: Store, members: int) -> int:
         ]
         for i in range(0, len(confirmed), CHUNK):
             await s.exec(insert(OrgReport), params=confirmed[i : i + CHUNK])
+    if not store.is_sqlite:
+        async with store.write() as s:
+            # PostgreSQL's statistics after a bulk load, as autovacuum would leave them
+            await s.exec(text("ANALYZE"))
     return camp.id
 
 
