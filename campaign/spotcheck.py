@@ -4,8 +4,8 @@
 those records and names what is not there, organization by organization — the pledge not
 drafted, not reviewed by peers, not decided, not published, no ledger entries, monthly reports
 missing, rectifications past their deadline, look-backs (回头看) left undecided a month after the
-item fell due (the ledger's look-back column, read by the same reader). Figures only: no one
-is scored or ranked.
+item fell due (the ledger's look-back column, counted in one grouped query). Figures only: no
+one is scored or ranked.
 """
 
 from __future__ import annotations
@@ -159,11 +159,9 @@ async def check(
         if published_at is not None:
             month = month_of(published_at.date())
             first_published[org_id] = min(first_published.get(org_id, month), month)
-    # the ledger's own look-back column (``supervise.ledger_rows``), so check and ledger agree
-    lapsed_looks: dict[int, int] = {}
-    async for row in supervise.ledger_rows(session, campaign.id, level.path, today):
-        if row.lookback == "lapsed" and row.org_id in out:
-            lapsed_looks[row.org_id] = lapsed_looks.get(row.org_id, 0) + 1
+    # the counts of the ledger's look-back column (``supervise.lookback_figures``)
+    looks = await supervise.lookback_figures(session, campaign.id, level.path, today)
+    lapsed_looks = {o.id: looks[o.path]["lb_lapsed"] for o in orgs if o.path in looks}
     last_due = _previous_month(today)
     for org_id, gaps in out.items():
         c = gaps.counts

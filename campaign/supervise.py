@@ -627,19 +627,27 @@ async def lookback_figures(
 ) -> dict[str, dict[str, int]]:
     """Return the look-back figures of a subtree's published items, by organization's path.
 
-    The counts of ``lookback_state`` in one grouped query: consolidated, rectify, and pending
-    (open, awaiting or lapsed).
+    The counts of the ledger's ``lookback_state`` in one grouped query (the tests hold the two
+    equal): consolidated, rectify, pending (open, awaiting or lapsed) and, of those pending,
+    ``lb_lapsed`` (the spot check's gap).
     """
     lb = LookBack.__table__.c
     item = PledgeItem.__table__.c
     due = or_(item.done_on.is_not(None), item.deadline <= today)
+    undecided = or_(lb.state == "open", lb.state.is_(None))
     pending = or_(lb.state == "open", and_(lb.state.is_(None), due))
+    cutoff = today - timedelta(days=LOOKBACK_DAYS)  # fell due before it: lapsed
+    late = or_(
+        and_(item.done_on.is_not(None), item.done_on < cutoff),
+        and_(item.done_on.is_(None), item.deadline < cutoff),
+    )
     rows = await session.exec(
         select(
             Org.path,
             func.sum(case((lb.state == "consolidated", 1), else_=0)),
             func.sum(case((lb.state == "rectify", 1), else_=0)),
             func.sum(case((pending, 1), else_=0)),
+            func.sum(case((and_(undecided, late), 1), else_=0)),
         )
         .select_from(PledgeItem)
         .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
@@ -652,9 +660,10 @@ async def lookback_figures(
         )
         .group_by(Org.path)
     )
+    keys = (*LOOKBACK_FIGURES, "lb_lapsed")
     return {
-        path: dict(zip(LOOKBACK_FIGURES, (int(a or 0), int(b or 0), int(c or 0)), strict=True))
-        for path, a, b, c in rows.all()
+        path: dict(zip(keys, (int(v or 0) for v in counts), strict=True))
+        for path, *counts in rows.all()
     }
 
 

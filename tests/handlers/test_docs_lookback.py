@@ -89,6 +89,17 @@ async def test_ledger_file_report_and_check_agree_with_the_records(bot, people, 
         ledger = await supervise.ledger(s, rec.campaign.id, village, TODAY)
     assert [r.item_id for r in ledger] == [i.id for i in rec.items]
     assert [r.lookback for r in ledger] == [EXPECTED.get(n, "") for n in range(len(rec.items))]
+    # the grouped counts (attachment 5, the spot check) are the counts of that column
+    async with store.read() as s:
+        org = await s.get(Org, village)
+        counted = await supervise.lookback_figures(s, rec.campaign.id, org.path, TODAY)
+    states = [r.lookback for r in ledger]
+    assert counted[org.path] == {
+        "lb_consolidated": states.count("consolidated"),
+        "lb_rectify": states.count("rectify"),
+        "lb_pending": sum(states.count(k) for k in ("open", "awaiting", "lapsed")),
+        "lb_lapsed": states.count("lapsed"),
+    }
 
     # attachment 4: the look-back column says the same, row by row
     await bot.cmd(SECRETARY, "export")
