@@ -12,7 +12,7 @@ are named in tree order, never ranked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from sqlalchemy import and_, case, func
@@ -268,18 +268,30 @@ def _parts(tree: _Tree) -> dict[int, dict]:
     return parts
 
 
-async def monthly_rollup(
-    session: AsyncSession, campaign_id: int, org_id: int, month: str, today: date
-) -> dict:
-    """Return a level's month over its whole subtree: every unit and member, the idle named.
-
-    ``expected`` counts every unit; ``missing`` names the units whose month is not confirmed,
-    ``idle`` those with nothing published at all. Also the same per direct child.
-    """
-    org = await session.get(Org, org_id)
+async def _monthly_tree(
+    session: AsyncSession, campaign_id: int, org: Org, month: str, today: date
+) -> _Tree:
     tree = await _tree(session, org)
     await _member_phases(session, campaign_id, tree)
     await _published(session, campaign_id, tree, month, today)
+    return tree
+
+
+def _subtree(tree: _Tree, org: Org) -> _Tree:
+    """Return the part of a loaded tree below ``org`` (one of its organizations), as a tree."""
+    paths = {i: p for i, p in tree.paths.items() if p.startswith(org.path)}
+    names = {i: tree.names[i] for i in paths}
+    children = [(i, names[i]) for i, p in paths.items() if p == f"{org.path}{i}/"]
+    children.sort(key=lambda c: _path_key(paths[c[0]]))
+    sub = _Tree(org, names, paths, children)
+    for unit_id, unit in tree.units.items():
+        if unit_id in paths:
+            sub.units[unit_id] = replace(unit, child=sub.child_of(paths[unit_id]))
+    return sub
+
+
+def _monthly_summary(tree: _Tree, month: str) -> dict:
+    org = tree.org
     parts = _parts(tree)
     figures = dict.fromkeys(FIGURES, 0)
     members = dict.fromkeys(MEMBER_MONTH, 0)
@@ -313,6 +325,31 @@ async def monthly_rollup(
         "idle": tree.named(idle),
         "children": [p for p in parts.values() if p["units"]],
     }
+
+
+async def monthly_rollup(
+    session: AsyncSession, campaign_id: int, org_id: int, month: str, today: date
+) -> dict:
+    """Return a level's month over its whole subtree: every unit and member, the idle named.
+
+    ``expected`` counts every unit; ``missing`` names the units whose month is not confirmed,
+    ``idle`` those with nothing published at all. Also the same per direct child.
+    """
+    org = await session.get(Org, org_id)
+    return _monthly_summary(await _monthly_tree(session, campaign_id, org, month, today), month)
+
+
+async def monthly_rollup_below(
+    session: AsyncSession, campaign_id: int, org: Org, below: list[Org], month: str, today: date
+) -> tuple[dict, dict[int, dict]]:
+    """Return a level's monthly roll-up and, from the same reading, that of each of ``below``.
+
+    ``below`` are organizations of the subtree (attachment 5 adds a sheet per unit below the
+    level): the subtree is read once, so a city's report costs one city-wide reading.
+    """
+    tree = await _monthly_tree(session, campaign_id, org, month, today)
+    summary = _monthly_summary(tree, month)
+    return summary, {o.id: _monthly_summary(_subtree(tree, o), month) for o in below}
 
 
 async def pledging_rollup(

@@ -3,7 +3,9 @@
 "Everything the steps produce is a record that the spot check can read" (T2): the check reads
 those records and names what is not there, organization by organization — the pledge not
 drafted, not reviewed by peers, not decided, not published, no ledger entries, monthly reports
-missing, rectifications past their deadline. Figures only: no one is scored or ranked.
+missing, rectifications past their deadline, look-backs (回头看) left undecided a month after the
+item fell due (the ledger's look-back column, counted in one grouped query). Figures only: no
+one is scored or ranked.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from campaign import supervise
 from campaign.fulfil import month_of
 from models.campaign import Campaign
 from models.org import Member, Org, OrgType, Role, RoleGrant
@@ -30,6 +33,7 @@ GAPS = (
     "no_ledger",
     "reports_missing",
     "rect_lapsed",
+    "lookback_lapsed",
 )
 
 
@@ -155,6 +159,9 @@ async def check(
         if published_at is not None:
             month = month_of(published_at.date())
             first_published[org_id] = min(first_published.get(org_id, month), month)
+    # the counts of the ledger's look-back column (``supervise.lookback_figures``)
+    looks = await supervise.lookback_figures(session, campaign.id, level.path, today)
+    lapsed_looks = {o.id: looks[o.path]["lb_lapsed"] for o in orgs if o.path in looks}
     last_due = _previous_month(today)
     for org_id, gaps in out.items():
         c = gaps.counts
@@ -168,6 +175,7 @@ async def check(
             due = _months_between(first, last_due)
             c["reports_missing"] = len([m for m in due if m not in reported.get(org_id, set())])
         c["rect_lapsed"] = lapsed.get(org_id, 0)
+        c["lookback_lapsed"] = lapsed_looks.get(org_id, 0)
     return sorted(out.values(), key=lambda g: [int(x) for x in g.path.strip("/").split("/")])
 
 

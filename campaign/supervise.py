@@ -11,9 +11,10 @@ from __future__ import annotations
 import calendar
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func
+from sqlalchemy import and_, case, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,11 +22,12 @@ from campaign import access, audit, outbox, people
 from campaign.access import Actor
 from campaign.cards import RectCb, owner_name
 from campaign.dates import within_campaign
-from campaign.fulfil import local_now, month_of
+from campaign.fulfil import month_of
 from models.base import utcnow
 from models.callbacks import CallbackCodec
 from models.campaign import Campaign
 from models.errors import DomainError
+from models.lookback import LookBack
 from models.org import Member, Org, Role, RoleGrant
 from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
 from models.progress import (
@@ -534,14 +536,16 @@ async def close_rectification(
     return rect
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LedgerRow:
-    """One item of a ledger (台账): registered, month by month, crossed off.
+    """One item of a ledger (台账): registered, month by month, crossed off, looked back on.
 
     Attributes:
         months: month key → the state reported that month (``Progress`` values).
         note: the newest note reported on the item (a blocked reason, what was done).
+        photos: the photos reported on the item this month (read only when asked for).
         rect_deadline: the deadline of a rectification still open on the item or its pledge.
+        lookback: the item's look-back (``LOOKBACK_STATES``), or "" while it is not due.
     """
 
     owner: str
@@ -563,12 +567,18 @@ class LedgerRow:
     org_path: str = ""
     post: str = ""
     rect_deadline: date | None = None
+    lookback: str = ""
 
 
 #: the states an item can have in the ledger
 LEDGER_STATES = ("done", "overdue", "blocked", "on_track", "unreported")
-#: branches whose items are read at once (bounds memory on a city-wide ledger)
-LEDGER_CHUNK = 400
+#: an item's look-back as the ledger shows it: decided (consolidated, sent to rectification),
+#: under way, due but not started, or still undecided LOOKBACK_DAYS after the item fell due
+LOOKBACK_STATES = ("consolidated", "rectify", "open", "awaiting", "lapsed")
+#: days after an item fell due (crossed off, or its deadline came) to decide its look-back
+LOOKBACK_DAYS = 30
+#: pledges whose items are read at once (bounds memory on a city-wide ledger)
+LEDGER_CHUNK = 1000
 
 
 def ledger_state(done_on: date | None, deadline: date | None, months: dict, today: date) -> str:
@@ -588,6 +598,79 @@ def _state(done_on, deadline, months: dict, today: date, this_month: str) -> str
     return "unreported"
 
 
+def lookback_state(
+    done_on: date | None, deadline: date | None, started: str | None, today: date
+) -> str:
+    """Return an item's look-back in the ledger ("" while it is not due).
+
+    ``started`` is the state of the item's ``LookBack`` row, None before it starts. An item
+    falls due when it is crossed off or its deadline comes (as ``look_back.start_due``).
+    """
+    if started in ("consolidated", "rectify"):
+        return started
+    due = (
+        done_on if done_on is not None else (deadline if deadline and deadline <= today else None)
+    )
+    if due is not None and (today - due).days > LOOKBACK_DAYS:
+        return "lapsed"
+    if started is not None:
+        return "open"
+    return "awaiting" if due is not None else ""
+
+
+#: the look-back figures of attachment 5: decided either way, and still to decide
+LOOKBACK_FIGURES = ("lb_consolidated", "lb_rectify", "lb_pending")
+
+
+async def lookback_figures(
+    session: AsyncSession, campaign_id: int, org_path: str, today: date
+) -> dict[str, dict[str, int]]:
+    """Return the look-back figures of a subtree's published items, by organization's path.
+
+    The counts of the ledger's ``lookback_state`` in one grouped query (the tests hold the two
+    equal): consolidated, rectify, pending (open, awaiting or lapsed) and, of those pending,
+    ``lb_lapsed`` (the spot check's gap).
+    """
+    lb = LookBack.__table__.c
+    item = PledgeItem.__table__.c
+    due = or_(item.done_on.is_not(None), item.deadline <= today)
+    undecided = or_(lb.state == "open", lb.state.is_(None))
+    pending = or_(lb.state == "open", and_(lb.state.is_(None), due))
+    cutoff = today - timedelta(days=LOOKBACK_DAYS)  # fell due before it: lapsed
+    late = or_(
+        and_(item.done_on.is_not(None), item.done_on < cutoff),
+        and_(item.done_on.is_(None), item.deadline < cutoff),
+    )
+    rows = await session.exec(
+        select(
+            Org.path,
+            func.sum(case((lb.state == "consolidated", 1), else_=0)),
+            func.sum(case((lb.state == "rectify", 1), else_=0)),
+            func.sum(case((pending, 1), else_=0)),
+            func.sum(case((and_(undecided, late), 1), else_=0)),
+        )
+        .select_from(PledgeItem)
+        .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
+        .join(Org, col(Org.id) == Pledge.org_id)
+        .outerjoin(LookBack.__table__, lb.item_id == PledgeItem.id)
+        .where(
+            Pledge.campaign_id == campaign_id,
+            Pledge.status == PledgeStatus.PUBLISHED,
+            col(Org.path).startswith(org_path),
+        )
+        .group_by(Org.path)
+    )
+    keys = (*LOOKBACK_FIGURES, "lb_lapsed")
+    return {
+        path: dict(zip(keys, (int(v or 0) for v in counts), strict=True))
+        for path, *counts in rows.all()
+    }
+
+
+def _tree_key(path: str) -> list[int]:
+    return [int(x) for x in path.strip("/").split("/") if x]
+
+
 async def ledger_orgs(
     session: AsyncSession, campaign_id: int, org_path: str, kind: OwnerKind | None = None
 ) -> list[Org]:
@@ -605,13 +688,13 @@ async def ledger_orgs(
     if kind is not None:
         query = query.where(Pledge.owner_kind == kind)
     rows = list((await session.exec(query)).all())
-    return sorted(rows, key=lambda o: [int(x) for x in o.path.strip("/").split("/") if x])
+    return sorted(rows, key=lambda o: _tree_key(o.path))
 
 
 def _month_states(packed: str | None) -> dict[str, str]:
     out: dict[str, str] = {}
-    for part in (packed or "").split(","):
-        if part:
+    if packed:
+        for part in packed.split(","):
             month, _, state = part.partition(":")
             out[month] = state
     return out
@@ -625,33 +708,58 @@ async def ledger_rows(
     *,
     kind: OwnerKind | None = None,
     orgs: list[Org] | None = None,
+    photos: bool = False,
 ) -> AsyncIterator[LedgerRow]:
-    """Yield the ledger of a subtree (attachments 3–4), organization by organization.
+    """Yield the ledger of organizations (attachments 3–4, /ledger): the one ledger reader.
 
-    Items come in tree order (each organization's own pledge first, then its members'), a
-    few hundred organizations at a time, so a city-wide ledger streams in bounded memory.
+    ``orgs`` are the organizations to read, in the order wanted (default: every one of the
+    subtree at ``org_path`` with published pledges, in tree order). Items come organization
+    by organization, each one's own pledge first, then its members' by pledge, then by item.
+    The pledges are listed once (ids only) and read a thousand at a time by primary key, so a
+    city-wide ledger streams in bounded memory with a handful of indexed queries per chunk.
+    ``photos`` also counts this month's photos of each item (the chat view's button).
     """
+    camp = await session.get(Campaign, campaign_id)
+    zone = ZoneInfo(camp.timezone) if camp else UTC
     if orgs is None:
         orgs = await ledger_orgs(session, campaign_id, org_path, kind)
+    if not orgs:
+        return
+    order = {o.id: n for n, o in enumerate(orgs)}
+    facts = {o.id: (o.name, o.full_name, o.path) for o in orgs}
+    where = [Pledge.campaign_id == campaign_id, Pledge.status == PledgeStatus.PUBLISHED]
+    if kind is not None:
+        where.append(Pledge.owner_kind == kind)
+    if len(orgs) == 1:
+        where.append(Pledge.org_id == orgs[0].id)
+    else:
+        where.append(
+            col(Pledge.org_id).in_(select(Org.id).where(col(Org.path).startswith(org_path)))
+        )
+    org_kind = OwnerKind.ORG
+    listed = [
+        (order[org_id], okind is not org_kind, pid)
+        for pid, org_id, okind in (
+            await session.exec(select(Pledge.id, Pledge.org_id, Pledge.owner_kind).where(*where))
+        ).all()
+        if org_id in order
+    ]
+    listed.sort()
     dialect = session.bind.dialect.name
     rep = ProgressReport.__table__.c
     packed = rep.month + ":" + rep.status
-    agg = (
-        func.string_agg(packed, ",") if dialect == "postgresql" else func.group_concat(packed, ",")
-    )
-    for start in range(0, len(orgs), LEDGER_CHUNK):
-        chunk = orgs[start : start + LEDGER_CHUNK]
-        by_id = {o.id: o for o in chunk}
-        where = [
-            Pledge.campaign_id == campaign_id,
-            Pledge.status == PledgeStatus.PUBLISHED,
-            col(Pledge.org_id).in_(list(by_id)),
-        ]
-        if kind is not None:
-            where.append(Pledge.owner_kind == kind)
+    noted = case((rep.note != "", rep.month + ":" + rep.note), else_=None)
+    if dialect == "postgresql":
+        agg = func.string_agg(packed, ",")
+    else:
+        agg = func.group_concat(packed, ",")
+    this_month = month_of(today)
+    lb = LookBack.__table__.c
+    for start in range(0, len(listed), LEDGER_CHUNK):
+        ids = [pid for _, _, pid in listed[start : start + LEDGER_CHUNK]]
         pledges = {
-            pid: (org_id, okind, at.date() if at else None, post or "", name or "")
-            for pid, org_id, okind, at, post, name in (
+            pid: (org_id, okind, at, post or "", member, name or "")
+            for pid, org_id, okind, at, post, member, name in (
                 await session.exec(
                     select(
                         Pledge.id,
@@ -659,150 +767,117 @@ async def ledger_rows(
                         Pledge.owner_kind,
                         Pledge.published_at,
                         Pledge.post,
+                        Pledge.owner_member_id,
                         Member.name,
                     )
                     .outerjoin(Member, col(Member.id) == Pledge.owner_member_id)
-                    .where(*where)
+                    .where(col(Pledge.id).in_(ids))
                 )
             ).all()
         }
-        items = (
+        items: dict[int, list] = {}
+        for row in (
             await session.exec(
                 select(
-                    PledgeItem.id,
                     PledgeItem.pledge_id,
                     PledgeItem.seq,
+                    PledgeItem.id,
                     PledgeItem.content,
                     PledgeItem.deadline,
                     PledgeItem.done_on,
-                )
-                .join(Pledge, col(Pledge.id) == PledgeItem.pledge_id)
-                .where(*where)
+                ).where(col(PledgeItem.pledge_id).in_(ids))
             )
-        ).all()
-        months = dict(
-            (
+        ).all():
+            items.setdefault(row[0], []).append(row)
+        reports = {
+            item_id: (months, note)
+            for item_id, months, note in (
                 await session.exec(
-                    select(rep.item_id, agg)
-                    .join(Pledge, col(Pledge.id) == rep.pledge_id)
-                    .where(*where)
+                    select(rep.item_id, agg, func.max(noted))
+                    .where(rep.pledge_id.in_(ids))
                     .group_by(rep.item_id)
                 )
             ).all()
-        )
-        notes: dict[int, str] = {}
-        for item_id, note in (
-            await session.exec(
-                select(rep.item_id, rep.note)
-                .join(Pledge, col(Pledge.id) == rep.pledge_id)
-                .where(*where, rep.note != "")
-                .order_by(rep.month)
-            )
-        ).all():
-            notes[item_id] = note
+        }
+        shots: dict[int, int] = {}
+        if photos:
+            for item_id, shown in (
+                await session.exec(
+                    select(rep.item_id, rep.photos).where(
+                        rep.pledge_id.in_(ids), rep.month == this_month
+                    )
+                )
+            ).all():
+                shots[item_id] = len(shown or [])
         rects: dict[tuple[int, int | None], date] = {}
         for pledge_id, item_id, deadline in (
             await session.exec(
-                select(Rectification.pledge_id, Rectification.item_id, Rectification.deadline)
-                .join(Pledge, col(Pledge.id) == Rectification.pledge_id)
-                .where(*where, Rectification.status != RectificationStatus.CLOSED)
+                select(
+                    Rectification.pledge_id, Rectification.item_id, Rectification.deadline
+                ).where(
+                    col(Rectification.pledge_id).in_(ids),
+                    Rectification.status != RectificationStatus.CLOSED,
+                )
             )
         ).all():
             rects[(pledge_id, item_id)] = deadline
-        order = {o.id: n for n, o in enumerate(chunk)}
-        org_kind = OwnerKind.ORG
-        facts = {o.id: (o.id, o.name, o.full_name, o.path) for o in chunk}
-
-        def place(row, pledges=pledges, order=order, org_kind=org_kind):
-            org_id, okind = pledges[row[1]][:2]
-            return (order[org_id], okind is not org_kind, row[1], row[2], row[0])
-
-        this_month = month_of(today)
-        for item_id, pledge_id, _, content, deadline, done_on in sorted(items, key=place):
-            org_id, okind, registered, post, name = pledges[pledge_id]
-            oid, oname, ofull, opath = facts[org_id]
-            states = _month_states(months.get(item_id))
-            yield LedgerRow(
-                owner=oname if okind is org_kind else name,
-                kind=okind.value,
-                content=content,
-                registered=registered,
-                deadline=deadline,
-                months=states,
-                done_on=done_on,
-                state=_state(done_on, deadline, states, today, this_month),
-                item_id=item_id,
-                pledge_id=pledge_id,
-                org_id=oid,
-                org=oname,
-                org_full=ofull,
-                org_path=opath,
-                post=post,
-                note=notes.get(item_id, ""),
-                rect_deadline=rects.get((pledge_id, item_id)) or rects.get((pledge_id, None)),
-            )
+        looked = dict(
+            (await session.exec(select(lb.item_id, lb.state).where(lb.pledge_id.in_(ids)))).all()
+        )
+        for pledge_id in ids:
+            org_id, okind, at, post, member_id, name = pledges[pledge_id]
+            oname, ofull, opath = facts[org_id]
+            registered = at.astimezone(zone).date() if at is not None else None
+            owner = oname if okind is org_kind else name
+            pledge_rect = rects.get((pledge_id, None)) if rects else None
+            for _, _, item_id, content, deadline, done_on in sorted(items.get(pledge_id, ())):
+                months, note = reports.get(item_id) or (None, None)
+                states = _month_states(months)
+                started = looked.get(item_id)
+                started = str(started) if started is not None else None
+                yield LedgerRow(
+                    owner,
+                    okind.value,
+                    content,
+                    registered,
+                    deadline,
+                    states,
+                    done_on,
+                    _state(done_on, deadline, states, today, this_month),
+                    item_id,
+                    pledge_id,
+                    member_id,
+                    note.partition(":")[2] if note else "",
+                    shots.get(item_id, 0),
+                    org_id,
+                    oname,
+                    ofull,
+                    opath,
+                    post,
+                    (rects.get((pledge_id, item_id)) or pledge_rect) if rects else None,
+                    lookback_state(done_on, deadline, started, today),
+                )
 
 
 async def ledger(
-    session: AsyncSession, campaign_id: int, org_id: int, today: date
+    session: AsyncSession,
+    campaign_id: int,
+    org_id: int,
+    today: date,
+    *,
+    limit: int | None = None,
 ) -> list[LedgerRow]:
-    """Return a branch's ledger (attachments 3–4): every published item with its history."""
-    pledges = (
-        await session.exec(
-            select(Pledge)
-            .where(
-                Pledge.campaign_id == campaign_id,
-                Pledge.org_id == org_id,
-                Pledge.status == PledgeStatus.PUBLISHED,
-            )
-            .order_by(col(Pledge.owner_kind).desc(), col(Pledge.id))
-        )
-    ).all()
+    """Return a branch's own ledger (its items and its members'), the rows /ledger shows.
+
+    The same reader as the attachments (``ledger_rows``) on one organization, so the chat and
+    the file never disagree; ``limit`` takes only the first rows.
+    """
+    org = await session.get(Org, org_id)
+    if org is None:
+        return []
     out = []
-    this_month = month_of(today)
-    camp = await session.get(Campaign, campaign_id)  # the day registered is the local day
-    for pledge in pledges:
-        name = await owner_name(session, pledge)
-        items = (
-            await session.exec(
-                select(PledgeItem)
-                .where(PledgeItem.pledge_id == pledge.id)
-                .order_by(col(PledgeItem.seq))
-            )
-        ).all()
-        for item in items:
-            reports = (
-                await session.exec(select(ProgressReport).where(ProgressReport.item_id == item.id))
-            ).all()
-            months = {r.month: r.status.value for r in reports}
-            current = next((r for r in reports if r.month == this_month), None)
-            if item.done_on is not None:
-                state = "done"
-            elif item.deadline and item.deadline < today:
-                state = "overdue"
-            elif months.get(this_month) == Progress.BLOCKED.value:
-                state = "blocked"
-            elif this_month in months:
-                state = "on_track"
-            else:
-                state = "unreported"
-            out.append(
-                LedgerRow(
-                    owner=name,
-                    kind=pledge.owner_kind.value,
-                    content=item.content,
-                    registered=local_now(camp, pledge.published_at).date()
-                    if pledge.published_at
-                    else None,
-                    deadline=item.deadline,
-                    months=months,
-                    done_on=item.done_on,
-                    state=state,
-                    item_id=item.id,
-                    pledge_id=pledge.id,
-                    member_id=pledge.owner_member_id,
-                    note=current.note if current else "",
-                    photos=len(current.photos) if current else 0,
-                )
-            )
+    async for row in ledger_rows(session, campaign_id, org.path, today, orgs=[org], photos=True):
+        out.append(row)
+        if limit is not None and len(out) >= limit:
+            break
     return out

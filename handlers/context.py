@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -16,6 +17,21 @@ from handlers.events import ChatType, Event, Sender
 from models.campaign import DEFAULT_TIMEZONE
 from models.org import Account
 from models.reply import Button, Reply
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A reply made after the transaction, with the file it carries (kept when it is queued)."""
+
+    reply: Reply
+    name: str | None = None
+    data: bytes | None = None
+
+
+#: work a handler leaves for after its commit: it reads through the session it is given (a read
+#: session, no write lock) and returns what to send; the core keeps the files and queues the
+#: replies in one short write transaction
+Later = Callable[[AsyncSession], Awaitable[list[Outgoing]]]
 
 
 @dataclass
@@ -68,6 +84,18 @@ class Ctx:
     commands: frozenset[str] = frozenset()
     #: the documents port (attachments, charts, spot check), if this deployment makes files
     documents: Documents | None = None
+    #: work to do after the commit, in a read session (``after_commit``)
+    later: list[Later] = field(default_factory=list)
+
+    def after_commit(self, make: Later) -> None:
+        """Make something (a file) after this transaction commits, reading in its own session.
+
+        A city-wide document takes seconds to make: made here, it would hold the write lock
+        (SQLite has one writer) all that time. The core runs ``make`` in a read session once
+        this transaction has committed, then keeps its files and queues its replies in a short
+        write transaction. Outside the core (no commit to wait for) nothing runs.
+        """
+        self.later.append(make)
 
     @property
     def sender(self) -> Sender:

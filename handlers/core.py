@@ -19,7 +19,7 @@ import copy
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import insert, update
@@ -27,13 +27,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import channels, outbox
+from campaign import channels, files, outbox
 from campaign.access import load_actor
 from campaign.db import Store, StoreUnavailable, is_unavailable
 from campaign.documents import Documents
 from campaign.identity import account_for
 from handlers.callbacks import CallbackCodec
-from handlers.context import CoreConfig, Ctx, State
+from handlers.context import CoreConfig, Ctx, Later, Outgoing, State
 from handlers.events import ButtonPressed, Event
 from handlers.input import clean_event, refused_reply
 from handlers.router import Router
@@ -127,6 +127,7 @@ class Core:
         # One normalizer for every text from every platform, before any handler sees it.
         event, refused = clean_event(event)
         s = event.sender
+        later: list[Later] = []
         async with self.store.write() as session:
             if event.update_id is not None and not await self._mark_processed(session, event):
                 return Handled(duplicate=True)
@@ -176,7 +177,11 @@ class Core:
                 replies = await self._run(ctx, session)
             if ctx.state.snapshot() != before:
                 await self._save_state(session, s, row, ctx.state)
-            return await self._queue(session, event, ctx, replies)
+            handled = await self._queue(session, event, ctx, replies)
+            later = ctx.later
+        if later:
+            handled = await self._after_commit(event, ctx.locale, later, handled)
+        return handled
 
     async def _run(self, ctx: Ctx, session: AsyncSession) -> list[Reply]:
         # A button gets its answer as the toast of the pressed button; anything else as a message.
@@ -187,6 +192,7 @@ class Core:
                 return await self.router.route(ctx)
         except DomainError as exc:
             ctx.state = saved
+            ctx.later.clear()
             return [Reply(exc.key, exc.context, toast=toast)]
         except StaleDialog:
             raise
@@ -198,7 +204,53 @@ class Core:
             # drafts live in the database and the dialog's command picks them up again.
             ctx.state = saved
             ctx.state.clear()
+            ctx.later.clear()
             return [Reply("error.unexpected", toast=toast)]
+
+    async def _after_commit(
+        self, event: Event, locale: str, later: list[Later], handled: Handled
+    ) -> Handled:
+        """Make what the handler left for after its commit, reading outside the write lock.
+
+        Each piece reads in its own read session; the files are then kept and the replies
+        queued in one short write transaction (dedup keys from the update, so a piece is never
+        queued twice). The update is recorded already: if the process stops in between, the
+        person asks again (a document costs nothing to make twice).
+        """
+        s = event.sender
+        made: list[Outgoing] = []
+        for make in later:
+            try:
+                async with self.store.read() as session:
+                    made += await make(session)
+            except DomainError as exc:
+                made.append(Outgoing(Reply(exc.key, exc.context)))
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning("store unavailable while making a file: %s", _first_line(exc))
+                    return handled
+                log.exception("making a file failed for %r", event)
+                made.append(Outgoing(Reply("error.unexpected")))
+        if not made:
+            return handled
+        cause = f"u:{s.platform}:{event.update_id}:later" if event.update_id is not None else None
+        async with self.store.write() as session:
+            for i, out in enumerate(made):
+                reply = out.reply
+                if out.data is not None:
+                    kept = await files.keep(session, out.name or "file", out.data)
+                    reply = replace(reply, attachment=kept)
+                await outbox.enqueue(
+                    session,
+                    platform=s.platform,
+                    chat_id=s.chat_id,
+                    reply=reply,
+                    locale=locale,
+                    key=f"{cause}:{i}" if cause else None,
+                    priority=Priority.REPLY,
+                )
+            ids = session.info.pop(outbox.QUEUED, [])
+        return Handled(outbox_ids=(*handled.outbox_ids, *ids), toast=handled.toast)
 
     async def _mark_processed(self, session: AsyncSession, event: Event) -> bool:
         try:

@@ -1,7 +1,9 @@
 """/export, /chart, /spotcheck and /selfcheck: the attachments, charts and checks as files.
 
-Files are generated from the records inside the person's transaction, kept in the database
-(``campaign.files``) and sent by the outbox as a document or a photo. Access follows /summary
+Files are generated from the records after the person's transaction commits, in a read session
+(``Ctx.after_commit``: a city-wide file takes seconds and must not hold the write lock), then
+kept in the database (``campaign.files``) in a short write transaction and sent by the outbox
+as a document or a photo. Access follows /summary
 (``campaign.access``): a secretary gets their branch, a reviewer or an office their subtree,
 a member their own application form.
 """
@@ -17,7 +19,7 @@ from campaign.documents import Documents
 from campaign.fulfil import local_now, month_from_code, month_of
 from campaign.publish import PrintCb
 from handlers.callbacks import CallbackData
-from handlers.context import Ctx
+from handlers.context import Ctx, Outgoing
 from handlers.events import CommandReceived
 from models.campaign import Campaign
 from models.errors import DomainError
@@ -107,34 +109,38 @@ async def on_export_button(ctx: Ctx, cb: CallbackData) -> list[Reply]:
 
 
 async def _send(ctx: Ctx, org: Org, form: int, month_code: int) -> list[Reply]:
+    """Check the request now; make the file after the commit, in a read session."""
     campaign = await _campaign(ctx, org)
-    now = ctx.now
+    now, actor, locale = ctx.now, ctx.actor, ctx.locale
     today = local_now(campaign, now).date()
     month = month_from_code(month_code) if month_code else month_of(today)
-    result = await _documents(ctx).export(
-        ctx.session,
-        campaign,
-        org,
-        form,
-        today=today,
-        now=now,
-        locale=ctx.locale,
-        month=month,
-        actor=ctx.actor,
-    )
-    if result is None:
-        key = "export.no_pledge" if form == 2 and not access.oversight_orgs(ctx.actor) else None
-        if key:
-            return [ctx.reply(key)]
-        return [ctx.reply("export.empty", org=org.name, form=_form_name(ctx, form))]
-    attachment = await files.keep(ctx.session, result.name, result.data)
-    return [
-        Reply(
-            "export.caption",
-            {"form": _form_name(ctx, form), "org": result.org, "period": result.period},
-            attachment=attachment,
+    maker = _documents(ctx)
+    if not access.may_export(actor, org, form):
+        raise DomainError("error.forbidden")
+    form_name = _form_name(ctx, form)
+    own_only = form == 2 and not access.oversight_orgs(actor)
+
+    async def make(session) -> list[Outgoing]:
+        result = await maker.export(
+            session,
+            campaign,
+            org,
+            form,
+            today=today,
+            now=now,
+            locale=locale,
+            month=month,
+            actor=actor,
         )
-    ]
+        if result is None:
+            if own_only:
+                return [Outgoing(Reply("export.no_pledge"))]
+            return [Outgoing(Reply("export.empty", {"org": org.name, "form": form_name}))]
+        caption = {"form": form_name, "org": result.org, "period": result.period}
+        return [Outgoing(Reply("export.caption", caption), result.name, result.data)]
+
+    ctx.after_commit(make)
+    return []
 
 
 # -- charts -----------------------------------------------------------------------------------
@@ -151,28 +157,31 @@ async def on_chart(ctx: Ctx) -> list[Reply]:
     levels = _levels(ctx)
     if not levels:
         return [ctx.reply("chart.not_allowed")]
-    replies: list[Reply] = []
+    maker = _documents(ctx)
+    locale, now = ctx.locale, ctx.now
+    wanted = []
     for org_id in levels[:MAX_UNITS]:
         org = await ctx.session.get(Org, org_id)
         campaign = await propose.campaign_for(ctx.session, org) if org else None
-        if campaign is None:
-            continue
-        today = local_now(campaign, ctx.now).date()
-        maker = _documents(ctx)
-        drawn = await maker.charts(ctx.session, campaign, org, today=today, locale=ctx.locale)
-        for chart in drawn:
-            name = files.file_name(
-                ctx.locale, "chart", name=chart.name, org=org.name, period=today.isoformat()
-            )
-            attachment = await files.keep(ctx.session, name, chart.png)
-            replies.append(
-                Reply(
-                    "chart.caption",
-                    {"org": org.name, "name": chart.name, "period": today.isoformat()},
-                    attachment=attachment,
+        if campaign is not None:
+            wanted.append((org, campaign, local_now(campaign, now).date()))
+    if not wanted:
+        return [ctx.reply("summary.none")]
+
+    async def make(session) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for org, campaign, today in wanted:
+            drawn = await maker.charts(session, campaign, org, today=today, locale=locale)
+            for chart in drawn:
+                name = files.file_name(
+                    locale, "chart", name=chart.name, org=org.name, period=today.isoformat()
                 )
-            )
-    return replies or [ctx.reply("summary.none")]
+                context = {"org": org.name, "name": chart.name, "period": today.isoformat()}
+                out.append(Outgoing(Reply("chart.caption", context), name, chart.png))
+        return out or [Outgoing(Reply("summary.none"))]
+
+    ctx.after_commit(make)
+    return []
 
 
 # -- the spot check and the self-check ------------------------------------------------------------
@@ -183,26 +192,29 @@ async def on_spotcheck(ctx: Ctx) -> list[Reply]:
     offices = ctx.actor.orgs_with(Role.OFFICE)
     if not offices:
         return [ctx.reply("spotcheck.not_allowed")]
-    replies: list[Reply] = []
+    maker = _documents(ctx)
+    locale, now = ctx.locale, ctx.now
+    wanted = []
     for org_id in offices[:MAX_UNITS]:
         org = await ctx.session.get(Org, org_id)
         if org is None:
             continue
         campaign = await _campaign(ctx, org)
-        today = local_now(campaign, ctx.now).date()
-        made, context = await _documents(ctx).spotcheck(
-            ctx.session, campaign, org, today=today, now=ctx.now, locale=ctx.locale
-        )
-        replies.append(Reply("spotcheck.summary", context))
-        attachment = await files.keep(ctx.session, made.name, made.data)
-        replies.append(
-            Reply(
-                "spotcheck.caption",
-                {"org": org.name, "period": today.isoformat()},
-                attachment=attachment,
+        wanted.append((org, campaign, local_now(campaign, now).date()))
+
+    async def make(session) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for org, campaign, today in wanted:
+            made, context = await maker.spotcheck(
+                session, campaign, org, today=today, now=now, locale=locale
             )
-        )
-    return replies
+            out.append(Outgoing(Reply("spotcheck.summary", context)))
+            caption = {"org": org.name, "period": today.isoformat()}
+            out.append(Outgoing(Reply("spotcheck.caption", caption), made.name, made.data))
+        return out
+
+    ctx.after_commit(make)
+    return []
 
 
 async def on_selfcheck(ctx: Ctx) -> list[Reply]:

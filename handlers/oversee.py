@@ -42,11 +42,13 @@ from models.campaign import Campaign
 from models.errors import DomainError
 from models.org import Org, Role
 from models.pledge import OwnerKind, Pledge, PledgeItem, PledgeStatus
-from models.progress import ProgressReport, Rectification, RectificationStatus
+from models.progress import ProgressReport
 from models.reply import Attachment, Button, Reply
 
 #: ledger items per message (each message carries the buttons of its own items)
 LEDGER_ROWS = 15
+#: items /ledger shows in the chat at most (the first of the same stream as the file)
+LEDGER_LIMIT = 300
 #: characters of an item's content shown in the ledger
 LEDGER_CHARS = 24
 #: characters of a note shown in the ledger
@@ -265,22 +267,15 @@ def _short(text: str, limit: int = LEDGER_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-async def _in_rectification(ctx: Ctx, item_ids: list[int]) -> set[int]:
-    rows = await ctx.session.exec(
-        select(Rectification.item_id).where(
-            col(Rectification.item_id).in_(item_ids),
-            Rectification.status != RectificationStatus.CLOSED,
-        )
-    )
-    return {i for i in rows.all() if i is not None}
-
-
 async def _ledger_replies(ctx: Ctx, org: Org, campaign: Campaign) -> list[Reply]:
     today = _today(ctx, campaign)
-    rows = await supervise.ledger(ctx.session, campaign.id, org.id, today)
+    rows = await supervise.ledger(ctx.session, campaign.id, org.id, today, limit=LEDGER_LIMIT + 1)
+    more = len(rows) > LEDGER_LIMIT
+    rows = rows[:LEDGER_LIMIT]
     if not rows:
         return [ctx.reply("ledger.empty", org=org.name)]
-    busy = await _in_rectification(ctx, [r.item_id for r in rows if r.item_id is not None])
+    # in rectification: a rectification still open on the item or its pledge (as the file says)
+    busy = {r.item_id for r in rows if r.rect_deadline is not None}
     members = [r.member_id for r in rows if r.member_id is not None]
     pauses = await supervise.pauses_on(ctx.session, members, today, today)
     # A secretary supervises members' pledges; the branch's own goes up a level.
@@ -301,6 +296,7 @@ async def _ledger_replies(ctx: Ctx, org: Org, campaign: Campaign) -> list[Reply]
                 "state": row.state,
                 "done_on": row.done_on.isoformat() if row.done_on else None,
                 "rect": row.item_id in busy,
+                "lookback": row.lookback,
                 "note": _short(row.note.replace("\n", " "), NOTE_CHARS),
                 "photos": row.photos,
                 "pause": supervise.pause_context(pauses.get(row.member_id)),
@@ -336,6 +332,8 @@ async def _ledger_replies(ctx: Ctx, org: Org, campaign: Campaign) -> list[Reply]
                 buttons=_rows(buttons, BUTTONS_PER_ROW) + _rows(photos, BUTTONS_PER_ROW),
             )
         )
+    if more:
+        replies.append(ctx.reply("ledger.more", org=org.name, n=LEDGER_LIMIT))
     return replies
 
 

@@ -1,10 +1,11 @@
 """Attachments 3 and 4: the ledgers (台账) of organization and member pledge items, as .xlsx.
 
 One row per item: registered date, a column per month of the campaign with the state reported
-that month, the date it was crossed off, its status and remarks. A branch gets one sheet; a
-level gets one sheet per unit directly below it (named after the unit), so a county clerk can
-print one township at a time. Rows stream from ``campaign.supervise.ledger_rows`` into a
-streaming workbook: a city-wide ledger never sits in memory.
+that month, the date it was crossed off, its status, its look-back (回头看) and remarks. A
+branch gets one sheet; a level gets one sheet per unit directly below it (named after the
+unit), so a county clerk can print one township at a time. Rows stream from
+``campaign.supervise.ledger_rows`` (the reader /ledger uses too) into a streaming workbook: a
+city-wide ledger never sits in memory.
 """
 
 from __future__ import annotations
@@ -72,11 +73,15 @@ async def ledger_xlsx(
         for m in months
     ]
     widths += [7] * len(months)
-    head += [t("doc.col.crossed"), t("doc.col.state"), t("doc.col.remarks")]
-    widths += [11, 8, 24]
+    head += [t("doc.col.crossed"), t("doc.col.state"), t("doc.col.lookback"), t("doc.col.remarks")]
+    widths += [11, 8, 10, 24]
     progress_label = {k: t(f"doc.progress.{k}") for k in ("on_track", "done", "blocked")}
     missing = t("doc.progress.missing")
     states = {k: t(f"doc.state.{k}") for k in supervise.LEDGER_STATES}
+    looked = {k: t(f"doc.lookback.{k}") for k in supervise.LOOKBACK_STATES}
+    looked[""] = None
+    column = {m: i for i, m in enumerate(months)}
+    bases: dict[tuple, list] = {}
     subtitle = t(
         "doc.subtitle",
         org=level.full_name,
@@ -120,17 +125,23 @@ async def ledger_xlsx(
                 progress(done_orgs, len(orgs))
         n += 1
         rows += 1
-        first = month_of(row.registered) if row.registered else None
-        crossed = month_of(row.done_on) if row.done_on else None
-        cells: list = []
-        for m in months:
-            state = row.months.get(m)
-            if state is not None:
-                cells.append(progress_label.get(state, state))
-            elif first and first <= m <= this_month and (crossed is None or m <= crossed):
-                cells.append(missing)
-            else:
-                cells.append(None)
+        # the months not reported: 未报 while it was owed, blank before and after (by its days)
+        days = (row.registered, row.done_on)
+        blank = bases.get(days)
+        if blank is None:
+            first = month_of(row.registered) if row.registered else None
+            crossed = month_of(row.done_on) if row.done_on else None
+            blank = bases[days] = [
+                missing
+                if first and first <= m <= this_month and (crossed is None or m <= crossed)
+                else None
+                for m in months
+            ]
+        cells = blank.copy()
+        for m, state in row.months.items():
+            at = column.get(m)
+            if at is not None:
+                cells[at] = progress_label.get(state, state)
         remarks = row.note
         if row.rect_deadline is not None:
             rect = t("doc.remark_rect", deadline=row.rect_deadline.isoformat())
@@ -139,7 +150,7 @@ async def ledger_xlsx(
         if member:
             values += [row.owner, row.post]
         values += [row.content, row.deadline, row.registered, *cells]
-        values += [row.done_on, states[row.state], remarks]
+        values += [row.done_on, states[row.state], looked[row.lookback], remarks]
         sheet.write(values)
     if sheet is None:
         sheet = book.sheet(t("doc.sheet_ledger"), widths)

@@ -1,9 +1,12 @@
 """Attachment 5: the monthly report form (月报表) of a unit, as .xlsx.
 
 The figures are the roll-up the bot shows in /summary (``campaign.rollup.monthly_rollup``),
-never computed a second way. A branch's report is one row; a level's lists each unit directly
-below it as a row with a total, and adds one sheet per unit below that has units of its own
-(one more level down), so a city clerk sees the counties and, sheet by sheet, their townships.
+never computed a second way, read once for the level and every sheet below it; beside them
+the look-back figures (回头看: consolidated, rectifying after look-back, still to decide) of
+``campaign.supervise.lookback_figures``, the counts of the ledger's look-back column. A
+branch's report is one row; a level's lists each unit directly below it as a row with a total,
+and adds one sheet per unit below that has units of its own (one more level down), so a city
+clerk sees the counties and, sheet by sheet, their townships.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import date, datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from campaign import rollup
+from campaign import rollup, supervise
 from models.campaign import Campaign
 from models.org import Org
 from models.progress import OrgReport
@@ -31,9 +34,24 @@ COLUMNS = (
 )
 
 
-def _figures_row(figures: dict) -> list:
+def _figures_row(figures: dict, looked: dict) -> list:
     items = figures["items"]
-    return [figures[k] for k in COLUMNS] + [Percent(figures["done"] / items) if items else None]
+    rate = Percent(figures["done"] / items) if items else None
+    return [figures[k] for k in COLUMNS] + [rate] + [looked[k] for k in LOOKBACK]
+
+
+#: the look-back figures (回头看): consolidated, rectifying after look-back, still to decide
+LOOKBACK = supervise.LOOKBACK_FIGURES
+
+
+def _looked(figures: dict[str, dict], path: str, *, own: bool = False) -> dict:
+    """Add up the look-back figures of the organizations at ``path`` (and below, unless own)."""
+    out = dict.fromkeys(LOOKBACK, 0)
+    for org_path, counts in figures.items():
+        if org_path == path or (not own and org_path.startswith(path)):
+            for k in LOOKBACK:
+                out[k] += counts[k]
+    return out
 
 
 async def _remarks(session: AsyncSession, campaign_id: int, level: Org, month: str) -> dict:
@@ -63,32 +81,39 @@ async def monthly_xlsx(
     t = Labels(locale)
     head = [t("doc.col.n"), t("doc.col.unit")]
     head += [t(f"doc.col.{k}") for k in COLUMNS]
-    head += [t("doc.col.rate"), t("doc.col.submitted"), t("doc.col.remarks")]
-    widths = [6, 24, 9, 8, 9, 8, 8, 7, 8, 8, 9, 24]
+    head += [t("doc.col.rate")] + [t(f"doc.col.{k}") for k in LOOKBACK]
+    head += [t("doc.col.submitted"), t("doc.col.remarks")]
+    widths = [6, 24, 9, 8, 9, 8, 8, 7, 8, 8, 9, 9, 9, 9, 24]
     remarks = await _remarks(session, campaign.id, level, month)
+    looked = await supervise.lookback_figures(session, campaign.id, level.path, today)
     book = Book(landscape=True)
-    summary = await rollup.monthly_rollup(session, campaign.id, level.id, month, today)
     children = (
         await session.exec(select(Org).where(Org.parent_id == level.id).order_by(col(Org.id)))
     ).all()
-    await _sheet(book, t, campaign, level, month, summary, children, remarks, head, widths, now)
+    grand = (
+        await session.exec(
+            select(Org)
+            .where(col(Org.parent_id).in_([c.id for c in children]))
+            .order_by(col(Org.id))
+        )
+    ).all()
+    # the level and every unit below it with units of its own: one reading of the subtree
+    summary, parts = await rollup.monthly_rollup_below(
+        session, campaign.id, level, list(children), month, today
+    )
+    out = (book, t, campaign, month, remarks, looked, head, widths, now)
+    await _sheet(*out, level, summary, children)
     for child in children:
-        has_units = (
-            await session.exec(select(Org.id).where(Org.parent_id == child.id).limit(1))
-        ).first()
-        if not has_units:
+        below = [o for o in grand if o.parent_id == child.id]
+        if not below or not parts[child.id]["figures"]["items"]:
             continue
-        part = await rollup.monthly_rollup(session, campaign.id, child.id, month, today)
-        if not part["figures"]["items"]:
-            continue
-        below = (
-            await session.exec(select(Org).where(Org.parent_id == child.id).order_by(col(Org.id)))
-        ).all()
-        await _sheet(book, t, campaign, child, month, part, below, remarks, head, widths, now)
+        await _sheet(*out, child, parts[child.id], below)
     return book.close(), summary
 
 
-async def _sheet(book, t, campaign, level, month, summary, children, remarks, head, widths, now):
+async def _sheet(
+    book, t, campaign, month, remarks, looked, head, widths, now, level, summary, children
+):
     sheet = book.sheet(level.name, widths)
     sheet.title(
         t.form(5),
@@ -112,13 +137,17 @@ async def _sheet(book, t, campaign, level, month, summary, children, remarks, he
             [
                 1,
                 level.name,
-                *_figures_row(summary["figures"]),
+                *_figures_row(summary["figures"], _looked(looked, level.path, own=True)),
                 f"{summary['submitted']}/{summary['expected']}",
                 remark,
             ]
         )
     for n, part in enumerate(parts, 1):
         child = names.get(part["org"])
+        if part.get("own"):
+            lb = _looked(looked, level.path, own=True)
+        else:
+            lb = _looked(looked, child.path) if child is not None else dict.fromkeys(LOOKBACK, 0)
         missing = part["expected"] - part["submitted"]
         if child is not None and child.id in remarks:
             remark = remarks[child.id]
@@ -130,7 +159,7 @@ async def _sheet(book, t, campaign, level, month, summary, children, remarks, he
             [
                 n,
                 t("doc.own_level", org=part["org"]) if part.get("own") else part["org"],
-                *_figures_row(part["figures"]),
+                *_figures_row(part["figures"], lb),
                 f"{part['submitted']}/{part['expected']}",
                 remark,
             ]
@@ -141,7 +170,7 @@ async def _sheet(book, t, campaign, level, month, summary, children, remarks, he
             [
                 "",
                 t("doc.total"),
-                *_figures_row(summary["figures"]),
+                *_figures_row(summary["figures"], _looked(looked, level.path)),
                 f"{summary['submitted']}/{summary['expected']}",
                 t("doc.remark_missing", n=missing) if missing else "",
             ],

@@ -87,7 +87,7 @@ async def test_member_ledger_matches_the_records(store, people, size):
     assert head[:7] == ["序号", "党组织", "党员姓名", "岗位", "承诺事项", "完成时限", "登记日期"]
     months = [f"{m}月" for m in range(1, 13)]
     assert head[7:19] == months
-    assert head[19:] == ["销号日期", "状态", "备注"]
+    assert head[19:] == ["销号日期", "状态", "回头看", "备注"]
     body = rows[3 : 3 + size]
     assert len(body) == size and rows[3 + size][0].startswith("本表由承诺通")
     async with store.read() as s:
@@ -111,6 +111,7 @@ async def test_member_ledger_matches_the_records(store, people, size):
             datetime.combine(item.done_on, datetime.min.time()) if item.done_on else None
         )
         assert row[20] == t(f"doc.state.{entry.state}")
+        assert row[21] == (t(f"doc.lookback.{entry.lookback}") if entry.lookback else None)
     # the longest allowed texts arrive whole, and risky ones stay text
     if size == 30:
         assert body[0][4] == LONG["content"]
@@ -120,7 +121,7 @@ async def test_member_ledger_matches_the_records(store, people, size):
     assert ws.page_setup.paperSize == 9 and ws.page_setup.orientation == "landscape"
     assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
     assert ws.print_title_rows == "$1:$3"
-    assert "A1:V1" in {str(r) for r in ws.merged_cells.ranges}
+    assert "A1:W1" in {str(r) for r in ws.merged_cells.ranges}
 
 
 @pytest.mark.parametrize("size", [0, 1, 10])
@@ -175,7 +176,15 @@ async def test_monthly_report_matches_the_roll_up(store, people, size):
     assert township[3][1] == "城关镇（本级）"  # the township's own staff are a unit too
     (village,) = [r for r in township if r[1] == "东江村党支部"]
     assert village[2] == size
-    assert village[11] == "1个单位未上报"
+    # 回头看: the counts of the ledger's look-back column (one reader, one answer)
+    async with store.read() as s:
+        ledger = await supervise.ledger(s, rec.campaign.id, people.orgs["village"], TODAY)
+    states = [r.lookback for r in ledger]
+    pending = sum(states.count(k) for k in ("open", "awaiting", "lapsed"))
+    expected = [states.count("consolidated"), states.count("rectify"), pending]
+    assert village[10:13] == expected
+    assert total[10:13] == expected  # nothing else in the county has items
+    assert village[14] == "1个单位未上报"
 
 
 @pytest.mark.parametrize("size", SIZES)
