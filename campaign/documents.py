@@ -102,6 +102,13 @@ class Documents(Protocol):
         """Return the charts of a level: fulfilment by unit, the monthly trend, pledging."""
         ...
 
+    async def grades_chart(self, results: dict, *, locale: str) -> Chart:
+        """Return a branch's grade chart from ``campaign.evaluate.branch_results``.
+
+        It counts 优秀/良好/一般/差/待评 per kind and per side; nobody is ranked.
+        """
+        ...
+
     async def spotcheck(
         self,
         session: AsyncSession,
