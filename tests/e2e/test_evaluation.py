@@ -1,28 +1,32 @@
 """End to end: a branch of five evaluated in one quarter over Telegram (每季一评).
 
 The real bot process delivers what the calendar queues; the test process ticks the calendar
-at chosen times (the quarter's opening, the poll's close, the evaluation's close) on the bot's
-database. Five members rate themselves and their peers, the secretary rates the branch, the
+(with the documents port, as the bot's own scheduler does) at chosen times (the quarter's
+opening, the poll's close, the evaluation's close) on the bot's database. It runs twice: with
+the bot polling, and with the bot behind its webhook (the proxy posts the poll's updates there). Five members rate themselves and their peers, the secretary rates the branch, the
 评议员 rates its members, the township reviewer rates the secretary and the organization, the
 public votes in the branch's group through a native poll (the proxy's stand-in for Telegram's),
-and the results are posted to the group. The burden is counted from what the chats show.
+and the results are posted to the group with the grade chart (a PNG upload). The burden is counted from what the chats show.
 """
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from PIL import Image
 from sqlmodel import select
 
 from models import Member, Pledge, PledgeItem, PledgeStatus, Role, RoleGrant
 from models.org import Org
 from models.pledge import OwnerKind
 from reminders.jobs import Jobs
+from reports.service import Reports
 from tests.e2e.client import TelegramUser
-from tests.e2e.conftest import new_user_id
+from tests.e2e.conftest import free_port, new_user_id
 from tests.e2e.test_pledge_loop import (
     MEMBER,
     NAMES,
@@ -95,7 +99,7 @@ def a_branch_of_five(db_url: str) -> None:
 
 def tick(bot, when: datetime) -> dict[str, int]:
     async def go(store: Any) -> dict[str, int]:
-        return await Jobs(store, bot_codec()).tick(when)
+        return await Jobs(store, bot_codec(), documents=Reports()).tick(when)
 
     return with_store(bot.db_url, go)
 
@@ -119,8 +123,31 @@ def grade_all(user: TelegramUser, card, grade: str) -> int:
         card = user.wait_for_edit(card, lambda m, p=page: f"第{p}/" in m.text, WAIT)
 
 
-def test_a_branch_of_five_is_evaluated_in_one_quarter(start_bot, emulator, proxy):
-    bot = start_bot(prepare=a_branch_of_five)
+WEBHOOK_SECRET = "e2e-eval-webhook-secret"
+
+
+def grade_charts(proxy, bot, group: TelegramUser) -> list:
+    """Return the grade charts the bot uploaded to the group."""
+    uploads = proxy.uploads(group.chat_id, token=bot.token)
+    return [u for u in uploads if u.filename.startswith("评议等次分布")]
+
+
+def webhook_env() -> dict[str, str]:
+    port = free_port()
+    return {
+        "WEBHOOK_URL": f"http://127.0.0.1:{port}/tg",
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "WEBHOOK_HOST": "127.0.0.1",
+        "WEBHOOK_PORT": str(port),
+    }
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+def test_a_branch_of_five_is_evaluated_in_one_quarter(start_bot, emulator, proxy, mode):
+    env = webhook_env() if mode == "webhook" else None
+    bot = start_bot(prepare=a_branch_of_five, env=env)
+    if mode == "webhook":
+        assert proxy.calls("setWebhook", token=bot.token)
     year = datetime.now(ZONE).year + 1
     quarter = f"{year}年第1季度"  # shown the Chinese way, never 2027Q1
     people: dict[str, TelegramUser] = {}
@@ -190,6 +217,17 @@ def test_a_branch_of_five_is_evaluated_in_one_quarter(start_bot, emulator, proxy
     assert f"【东江村党支部 {quarter} 综合评承诺结果】" in posted.text
     for phone in MEMBERS:
         assert PHONES[phone] in posted.text
+    # the grade chart rides with the group's results: a PNG sent as a photo
+    # (the quarterly bulletin's files went to the group on the quarter's first day too)
+    deadline = time.monotonic() + WAIT
+    while not (charts := grade_charts(proxy, bot, group)):
+        assert time.monotonic() < deadline, proxy.uploads(group.chat_id, token=bot.token)
+        time.sleep(0.05)
+    (chart,) = charts
+    assert chart.method == "sendPhoto" and chart.filename.startswith("评议等次分布_东江村党支部")
+    assert "综合评承诺结果" in (chart.caption or posted.text)
+    image = Image.open(io.BytesIO(chart.data))
+    assert image.format == "PNG" and image.size == (1080, 1350)
     # the organization: self 良好 85, level above 良好 85, public (3·100+80+40)/5 = 84
     # → (20·85 + 50·85 + 30·84) / 100 = 84.7 → 良好
     (org_result,) = db_rows(bot, "SELECT grade, result FROM evaluation WHERE owner_kind = 'org'")
