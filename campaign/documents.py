@@ -19,6 +19,9 @@ from models.campaign import Campaign
 from models.org import Org
 from models.pledge import Pledge
 
+#: /export's form number of the year's grades for the annual 民主评议党员 (after the notice's 1–7)
+GRADES_FORM = 8
+
 
 @dataclass(frozen=True)
 class Made:
