@@ -195,14 +195,10 @@ def test_a_branch_of_five_is_evaluated_in_one_quarter(start_bot, emulator, proxy
         time.sleep(0.05)
 
     # A week on, the calendar stops the poll in the group.
-    answers = len(proxy.webhook_answers)
     tick(bot, at(year, 4, 8))
     stop = proxy.wait_for_call("stopPoll", token=bot.token, after=mark, timeout=WAIT)
     assert stop.params["message_id"] == poll["message_id"]
     assert db_rows(bot, "SELECT status FROM poll") == [("closed",)]
-    while not [a for a in proxy.webhook_answers[answers:] if a[0] == bot.token]:
-        assert time.monotonic() < deadline + 2 * WAIT, "the closed poll was not posted"
-        time.sleep(0.05)
 
     # The close: each member's result with how it was made up, the branch's in the group.
     tick(bot, at(year, 4, 15))
