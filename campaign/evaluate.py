@@ -808,10 +808,13 @@ async def _branch_results(
     chart: ChartHook | None,
 ) -> int:
     data = await branch_results(session, q.key, org_id, rows)
-    attachment = await chart(data) if chart else None
+    groups = (await session.exec(select(GroupLink).where(GroupLink.org_id == org_id))).all()
+    org = await session.get(Org, org_id)
+    above = await upper_raters(session, org, set())
+    # the chart is drawn only for a branch whose results go somewhere
+    attachment = await chart(data) if chart and (groups or above) else None
     reply = Reply("eval.branch_results", data, attachment=attachment)
     count = 0
-    groups = (await session.exec(select(GroupLink).where(GroupLink.org_id == org_id))).all()
     for group in groups:
         if await outbox.enqueue(
             session,
@@ -822,8 +825,7 @@ async def _branch_results(
             key=f"eval:{camp.id}:{q.key}:branch:{org_id}:{group.platform}:{group.chat_id}",
         ):
             count += 1
-    org = await session.get(Org, org_id)
-    for member_id in await upper_raters(session, org, set()):
+    for member_id in above:
         count += len(
             await outbox.notify_member(
                 session,
