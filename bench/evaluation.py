@@ -2,10 +2,12 @@
 
 Builds a branch of ``--members`` members (all bound, all with a published pledge), its
 secretary, one evaluator (评议员) and the township's reviewer, plus the branch's own pledge and
-its group. Opens the quarter (one card per rater), lets everyone answer but one member in ten,
-reminds, closes. Prints messages and taps per member, per secretary, per evaluator and per
-reviewer for the quarter (taps = one per person rated, plus page turns), the time each step
-took, and ends with one line of JSON.
+its group. Opens the quarter (one card per rater), lets everyone answer but one member in ten
+(the secretary grades one member in five 一般), reminds, closes with the documents port (the
+grade chart goes to the group and the level above), and the secretary records the follow-ups.
+Prints messages and taps per member, per secretary, per evaluator and per reviewer for the
+quarter (taps = one per person rated, plus page turns, plus one per follow-up recorded), what
+the group got, the time each step took, and ends with one line of JSON.
 
     .venv/bin/python bench/evaluation.py --members 60
 """
@@ -52,9 +54,10 @@ from models import (
     RoleGrant,
 )
 from models.callbacks import CallbackCodec
-from models.evaluation import Grade
+from models.evaluation import FollowUp, Grade, Side
 from models.pledge import OwnerKind
 from reminders.jobs import Jobs
+from reports.service import Reports
 
 CST = ZoneInfo("Asia/Shanghai")
 CODEC = CallbackCodec(
@@ -139,25 +142,42 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/bench.db")
         roles = await build(store, max(3, args.members))
-        jobs = Jobs(store, CODEC)
+        jobs = Jobs(store, CODEC, documents=Reports())
         t0 = time.perf_counter()
         await jobs.tick(at(4, 1))
         t_open = time.perf_counter() - t0
         async with store.read() as s:
-            rows = (await s.exec(select(Rating.id, Rating.rater_id))).all()
+            rows = (
+                await s.exec(
+                    select(Rating.id, Rating.rater_id, Rating.side, Evaluation.member_id).join(
+                        Evaluation, col(Evaluation.id) == Rating.evaluation_id
+                    )
+                )
+            ).all()
         silent = set(roles["member"][::10])
+        fair = set(roles["member"][1::5])
         t0 = time.perf_counter()
-        for rating_id, rater in rows:
+        for rating_id, rater, side, subject in rows:
             if rater in silent:
                 continue
+            grade = Grade.FAIR if side is Side.ORG and subject in fair else Grade.GOOD
             async with store.write() as s:
                 actor = await load_actor(s, rater)
-                await evaluate.rate(s, actor, rating_id, Grade.GOOD, codec=CODEC)
+                await evaluate.rate(s, actor, rating_id, grade, codec=CODEC)
         t_rate = (time.perf_counter() - t0) / max(1, len(rows))
         await jobs.tick(at(4, 8))
         t0 = time.perf_counter()
         await jobs.tick(at(4, 15))
         t_close = time.perf_counter() - t0
+        follow = Counter()
+        async with store.write() as s:
+            flagged = (
+                await s.exec(select(Evaluation.id).where(Evaluation.grade == Grade.FAIR))
+            ).all()
+            secretary = await load_actor(s, roles["secretary"][0])
+            for ev_id in flagged:
+                await evaluate.record_follow_up(s, secretary, ev_id, FollowUp.TALK)
+                follow[secretary.member_id] += 1
         async with store.read() as s:
             sent = Counter(
                 await s.exec(select(Outbox.chat_id).where(col(Outbox.dedup_key).like("eval:%")))
@@ -165,13 +185,20 @@ async def main() -> None:
             graded = (
                 await s.exec(select(Evaluation.id).where(col(Evaluation.grade).is_not(None)))
             ).all()
-        asked = Counter(r for _, r in rows)
+            group = (
+                await s.exec(
+                    select(Outbox.payload).where(
+                        Outbox.chat_id == "-1", col(Outbox.dedup_key).like("eval:%")
+                    )
+                )
+            ).all()
+        asked = Counter(r for _, r, _, _ in rows)
         await store.dispose()
 
     def figures(key: str) -> dict:
         ids = roles[key]
         msgs = [sent[str(i)] for i in ids]
-        taps = [asked[i] + (asked[i] - 1) // PAGE for i in ids]
+        taps = [asked[i] + max(0, asked[i] - 1) // PAGE + follow[i] for i in ids]
         return {
             "messages_max": max(msgs),
             "messages_mean": round(sum(msgs) / len(msgs), 2),
@@ -179,7 +206,15 @@ async def main() -> None:
             "taps_mean": round(sum(taps) / len(taps), 2),
         }
 
-    out = {"members": args.members, "graded": len(graded), "ratings": len(rows)}
+    charts = sum(1 for p in group if (p.get("attachment") or {}).get("kind") == "photo")
+    out = {
+        "members": args.members,
+        "graded": len(graded),
+        "ratings": len(rows),
+        "follow_ups": len(flagged),
+        "group_messages": len(group),
+        "group_charts": charts,
+    }
     for key in ("member", "secretary", "evaluator", "reviewer"):
         f = figures(key)
         print(
@@ -187,6 +222,10 @@ async def main() -> None:
             f"   taps/quarter max {f['taps_max']:3} mean {f['taps_mean']:6}"
         )
         out.update({f"{key}_{k}": v for k, v in f.items()})
+    print(
+        f"the group: {len(group)} result post(s) this quarter ({charts} with the grade chart); "
+        f"follow-ups recorded by the secretary: {len(flagged)}"
+    )
     print(
         f"open {t_open * 1000:.0f} ms, one rating {t_rate * 1000:.1f} ms, close "
         f"{t_close * 1000:.0f} ms; graded {len(graded)} of {args.members + 1} subjects"

@@ -28,6 +28,7 @@ class Action(StrEnum):
     CHART = "chart"
     SPOTCHECK = "spotcheck"
     SELFCHECK = "selfcheck"
+    MODELS = "models"
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ def allowed_actions(actor: Actor | None) -> list[Action]:
         out.append(Action.SPOTCHECK)
     if actor.has(Role.SECRETARY):
         out.append(Action.SELFCHECK)
+    if actor.has(Role.SECRETARY) or actor.has(Role.OFFICE):
+        out.append(Action.MODELS)
     return out
 
 

@@ -19,6 +19,9 @@ from models.campaign import Campaign
 from models.org import Org
 from models.pledge import Pledge
 
+#: /export's form number of the year's grades for the annual 民主评议党员 (after the notice's 1–7)
+GRADES_FORM = 8
+
 
 @dataclass(frozen=True)
 class Made:
@@ -100,6 +103,13 @@ class Documents(Protocol):
         which: tuple[str, ...] = ("fulfilment", "trend", "pledging"),
     ) -> list[Chart]:
         """Return the charts of a level: fulfilment by unit, the monthly trend, pledging."""
+        ...
+
+    async def grades_chart(self, results: dict, *, locale: str) -> Chart:
+        """Return a branch's grade chart from ``campaign.evaluate.branch_results``.
+
+        It counts 优秀/良好/一般/差/待评 per kind and per side; nobody is ranked.
+        """
         ...
 
     async def spotcheck(

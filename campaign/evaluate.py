@@ -14,12 +14,12 @@ secretary with a one-tap record of the follow-up; nothing is automated and nobod
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from campaign import audit, grouplink, outbox, people, polls, review
@@ -57,8 +57,9 @@ COMMENT_MAX = 200
 GROUP_LOCALE = "zh_CN"
 #: results named per message to a group or the level above
 RESULTS_NAMED = 60
-#: a hook that draws a branch's grade chart (reports/ charts); None sends the results as text
-ChartHook = Callable[[dict], Attachment | None]
+#: a hook that draws a branch's grade chart from ``branch_results`` and keeps it as a file
+#: (the calendar wires it to the documents port); None sends the results as text only
+ChartHook = Callable[[dict], Awaitable[Attachment | None]]
 
 
 @dataclass(frozen=True)
@@ -742,7 +743,12 @@ async def close_quarter(
 
 
 async def branch_results(session: AsyncSession, q: str, org_id: int, rows: list) -> dict:
-    """Return a branch's results as data: each member's grade (or 待评), for text or a chart."""
+    """Return a branch's results as data: each member's grade (or 待评), for text or a chart.
+
+    Besides the named entries it holds the outcomes counted: ``kinds`` (members' and the
+    organization's final grades, 待评 included) and ``sides`` (the grades each side gave the
+    members). Counts only: nobody is ordered by grade.
+    """
     org = await session.get(Org, org_id)
     entries = []
     for ev in rows:
@@ -756,6 +762,30 @@ async def branch_results(session: AsyncSession, q: str, org_id: int, rows: list)
         )
     counts = {g.value: sum(1 for e in entries if e["grade"] == g.value) for g in Grade}
     counts["pending"] = sum(1 for e in entries if e["grade"] is None)
+    kinds = {}
+    for kind in OwnerKind:
+        mine = [e for e in entries if e["kind"] == kind.value]
+        if mine:
+            kinds[kind.value] = {
+                **{g.value: sum(1 for e in mine if e["grade"] == g.value) for g in Grade},
+                "pending": sum(1 for e in mine if e["grade"] is None),
+            }
+    member_ids = [ev.id for ev in rows if ev.owner_kind is OwnerKind.MEMBER]
+    given: dict[str, dict[str, int]] = {}
+    if member_ids:
+        found = await session.exec(
+            select(Rating.side, Rating.grade, func.count())
+            .where(col(Rating.evaluation_id).in_(member_ids), col(Rating.grade).is_not(None))
+            .group_by(Rating.side, Rating.grade)
+        )
+        for side, grade, n in found.all():
+            given.setdefault(Side(side).value, dict.fromkeys((g.value for g in Grade), 0))
+            given[Side(side).value][Grade(grade).value] = int(n)
+    sides = [
+        {"side": s.value, "counts": given[s.value]}
+        for s in SIDES[OwnerKind.MEMBER]
+        if s.value in given
+    ]
     rule = rows[0].rule if rows else {}
     return {
         "org": org.name if org else "",
@@ -763,6 +793,8 @@ async def branch_results(session: AsyncSession, q: str, org_id: int, rows: list)
         "entries": entries[:RESULTS_NAMED],
         "more": max(0, len(entries) - RESULTS_NAMED),
         "counts": counts,
+        "kinds": kinds,
+        "sides": sides,
         "rule": rule_context(rule, OwnerKind.MEMBER) if rule else None,
     }
 
@@ -776,10 +808,13 @@ async def _branch_results(
     chart: ChartHook | None,
 ) -> int:
     data = await branch_results(session, q.key, org_id, rows)
-    attachment = chart(data) if chart else None
+    groups = await grouplink.groups_of(session, org_id)
+    org = await session.get(Org, org_id)
+    above = await upper_raters(session, org, set())
+    # the chart is drawn only for a branch whose results go somewhere
+    attachment = await chart(data) if chart and (groups or above) else None
     reply = Reply("eval.branch_results", data, attachment=attachment)
     count = 0
-    groups = await grouplink.groups_of(session, org_id)
     for group in groups:
         if await outbox.enqueue(
             session,
@@ -790,8 +825,7 @@ async def _branch_results(
             key=f"eval:{camp.id}:{q.key}:branch:{org_id}:{group.platform}:{group.chat_id}",
         ):
             count += 1
-    org = await session.get(Org, org_id)
-    for member_id in await upper_raters(session, org, set()):
+    for member_id in above:
         count += len(
             await outbox.notify_member(
                 session,

@@ -421,3 +421,27 @@ async def ledger(session: AsyncSession, model_id: int) -> dict:
         **await model_context(session, model),
         "months": {r.month: r.status.value for r in rows},
     }
+
+
+async def ledgers_for(session: AsyncSession, actor: Actor, *, limit: int = 20) -> tuple[list, int]:
+    """Return the model examples' ledgers an actor may see, and how many there are in all.
+
+    An office sees the model examples of its organization and below, a secretary those of
+    their branch (its members and the branch itself), anyone the plans they lead or are the
+    subject of. Each ledger is the plan with its months (``ledger``), in naming order.
+    """
+    rows = (
+        await session.exec(
+            select(ModelExample, Org)
+            .join(Org, col(Org.id) == ModelExample.org_id)
+            .order_by(col(ModelExample.id))
+        )
+    ).all()
+    visible = [
+        model
+        for model, org in rows
+        if actor.is_office_over(org.path)
+        or actor.is_secretary_of(org.id)
+        or actor.member_id in (model.leader_id, model.member_id)
+    ]
+    return [await ledger(session, m.id) for m in visible[:limit]], len(visible)

@@ -104,6 +104,7 @@ def build_router() -> Router:
     r.button(model_example.NameModelCb, model_example.on_name)
     r.button(model_example.ModelReportCb, model_example.on_report)
     r.dialog(model_example.DIALOG, model_example.on_input)
+    r.command("models", model_example.on_models)
     r.poll = evaluate.on_poll
     r.command("export", documents.on_export)
     r.button(documents.ExportCb, documents.on_export_button)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from campaign import access, files, propose
 from campaign.cards import owner_name
-from campaign.documents import Documents
+from campaign.documents import GRADES_FORM, Documents
 from campaign.fulfil import local_now, month_from_code, month_of
 from campaign.publish import PrintCb
 from handlers.callbacks import CallbackData
@@ -28,9 +28,10 @@ from models.pledge import Pledge, PledgeStatus
 from models.reply import Reply
 from templates import catalog
 
-#: forms offered for a branch, and for a level (application forms of members stay per branch)
-BRANCH_FORMS = (1, 2, 3, 4, 5, 6, 7)
-LEVEL_FORMS = (1, 3, 4, 5, 6, 7)
+#: forms offered for a branch, and for a level (application forms of members stay per branch);
+#: the year's grades (民主评议党员) come after the notice's seven
+BRANCH_FORMS = (1, 2, 3, 4, 5, 6, 7, GRADES_FORM)
+LEVEL_FORMS = (1, 3, 4, 5, 6, 7, GRADES_FORM)
 #: units offered at once on the chooser
 MAX_UNITS = 6
 MONTH_ARG = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")

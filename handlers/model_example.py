@@ -22,6 +22,14 @@ def _text(ctx: Ctx) -> str:
     return ctx.event.text.strip() if isinstance(ctx.event, TextReceived) else ""
 
 
+async def on_models(ctx: Ctx) -> list[Reply]:
+    """Show the model examples' ledger (先进典型台账): plans, milestones, months reported."""
+    ledgers, total = await model_examples.ledgers_for(ctx.session, ctx.actor)
+    if not ledgers:
+        return [ctx.reply("model_ledger.none")]
+    return [ctx.reply("model_ledger.text", ledgers=ledgers, more=total - len(ledgers))]
+
+
 async def on_name(ctx: Ctx, cb: CallbackData) -> list[Reply]:
     """Start naming a candidate: ask for the responsible leader first."""
     assert isinstance(cb, NameModelCb)

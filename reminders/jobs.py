@@ -44,7 +44,7 @@ from models.dialog import Priority
 from models.org import Account, Member, Org, Role, RoleGrant
 from models.pledge import Pledge, PledgeStatus
 from models.progress import Rectification, RectificationStatus
-from models.reply import Reply
+from models.reply import Attachment, Reply
 from reminders.calendar import DueJob, due_jobs, quarter_key
 from templates import catalog
 
@@ -321,13 +321,30 @@ class Jobs:
         return await evaluate.remind(session, camp, q, codec=self.codec, today=day) if q else 0
 
     async def _job_eval_close(self, session, camp, due, day) -> int:
-        """Grade the quarter and send the results (as text: no chart hook is wired yet)."""
+        """Grade the quarter and send the results, each branch's with its grade chart."""
         q = evaluate.quarter_to_evaluate(camp, day)
         if q is None:
             return 0
-        # reports/ charts: pass ``chart=`` a function from the branch's results to an attachment.
-        n = await evaluate.close_quarter(session, camp, q, codec=self.codec, chart=None)
+
+        async def chart(results: dict) -> Attachment | None:
+            return await self._grades_chart(session, results)
+
+        hook = chart if self.documents is not None else None
+        n = await evaluate.close_quarter(session, camp, q, codec=self.codec, chart=hook)
         return n + await model_examples.tell_candidates(session, camp, codec=self.codec)
+
+    async def _grades_chart(self, session: AsyncSession, results: dict) -> Attachment | None:
+        """Draw a branch's grade chart (in the groups' language) and keep it as a file."""
+        try:
+            drawn = await self.documents.grades_chart(results, locale=GROUP_LOCALE)
+        except Exception:  # a chart that cannot be drawn must not hold the results back
+            log.exception("grade chart of %s failed", results.get("org"))
+            return None
+        period = catalog().render("eval_chart.quarter", GROUP_LOCALE, q=results["quarter"])
+        name = files.file_name(
+            GROUP_LOCALE, "chart", name=drawn.name, org=results["org"], period=period
+        )
+        return await files.keep(session, name, drawn.png)
 
     async def _job_model_prompt(self, session, camp, due, day) -> int:
         """Ask for the month's progress of each model example's cultivation plan (S5)."""

@@ -55,7 +55,14 @@ COLORS = {
     "returned": "#ffb300",
     "drafting": "#ce93d8",
     "not_drafted": "#bdbdbd",
+    "excellent": "#2e7d32",
+    "good": "#64b5f6",
+    "fair": "#ffb300",
+    "poor": "#d32f2f",
+    "pending": "#bdbdbd",
 }
+#: the series of the grade chart: the four grades and 待评
+GRADES = ("excellent", "good", "fair", "poor", "pending")
 
 
 class FontMissing(RuntimeError):
@@ -282,6 +289,42 @@ async def pledging_chart(
         xlabel=t("doc.chart.units_people"),
         empty=t("doc.chart.none_yet"),
     )
+
+
+def grades_chart(results: dict, t: Labels) -> Bars:
+    """Return the data of a branch's grade chart from ``campaign.evaluate.branch_results``.
+
+    One bar for the members' final grades (待评 included), one for the organization's, then
+    one per side with the grades that side gave the members. Outcomes counted, never people
+    ordered: the chart names no member.
+    """
+    units, values = [], {k: [] for k in GRADES}
+    for kind in ("member", "org"):
+        counts = results.get("kinds", {}).get(kind)
+        if counts and any(counts.values()):
+            units.append(t(f"eval_chart.kind.{kind}"))
+            for key in GRADES:
+                values[key].append(int(counts.get(key, 0)))
+    for part in results.get("sides", []):
+        units.append(t(f"eval.side.member.{part['side']}"))
+        for key in GRADES:
+            values[key].append(int(part["counts"].get(key, 0)))
+    period = t("eval_chart.quarter", q=results.get("quarter", ""))
+    name = t("doc.chart.grades")
+    return Bars(
+        title=t("doc.chart.title", org=results.get("org", ""), name=name, period=period),
+        units=units,
+        series=[(k, t(f"eval_chart.series.{k}"), values[k]) for k in GRADES],
+        xlabel=t("eval_chart.xlabel"),
+        empty=t("doc.chart.none_yet"),
+    )
+
+
+async def draw_grades(results: dict, *, locale: str) -> Chart:
+    """Draw a branch's grade chart off the event loop."""
+    t = Labels(locale)
+    png = await asyncio.to_thread(render_bars, grades_chart(results, t))
+    return Chart("grades", t("doc.chart.grades"), png)
 
 
 async def charts_of_level(

@@ -14,13 +14,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from campaign import access
 from campaign.access import Actor
-from campaign.documents import Made
+from campaign.documents import GRADES_FORM, Made
 from campaign.fulfil import month_of
 from models.campaign import Campaign
 from models.errors import DomainError
 from models.org import Member, Org
 from models.pledge import OwnerKind, Pledge, PledgeStatus
-from reports import forms, ledger, monthly
+from reports import forms, grades, ledger, monthly
 from reports.common import FORMS, Labels, file_name
 
 
@@ -64,6 +64,10 @@ async def build(
     Raises:
         DomainError: ``error.forbidden`` when the actor may not export this form here.
     """
+    if form == GRADES_FORM:
+        return await _grades(
+            session, campaign, org, today=today, now=now, locale=locale, actor=actor
+        )
     if form not in FORMS:
         raise DomainError("error.forbidden")
     if actor is not None and not access.may_export(actor, org, form):
@@ -101,3 +105,27 @@ async def build(
         return None
     name = file_name(t, form, org=org.name, period=period)
     return Made(form, name, data, org.name, period, rows)
+
+
+async def _grades(
+    session: AsyncSession,
+    campaign: Campaign,
+    org: Org,
+    *,
+    today: date,
+    now: datetime,
+    locale: str,
+    actor: Actor | None,
+) -> Made | None:
+    """Return the year's grades of a subtree's members (民主评议党员), or None if none yet."""
+    if actor is not None and not access.may_oversee(actor, org):
+        raise DomainError("error.forbidden")
+    data, rows = await grades.grades_xlsx(
+        session, campaign, org, today=today, now=now, locale=locale
+    )
+    if not rows:
+        return None
+    t = Labels(locale)
+    period = t("eval_form.year", y=campaign.year)
+    name = file_name(t, GRADES_FORM, org=org.name, period=period)
+    return Made(GRADES_FORM, name, data, org.name, period, rows)

@@ -87,6 +87,10 @@ class Reports:
             session, campaign, org, today=today, locale=locale, which=which
         )
 
+    async def grades_chart(self, results: dict, *, locale: str) -> Chart:
+        """Return a branch's grade chart (每季一评)."""
+        return await charts.draw_grades(results, locale=locale)
+
     async def spotcheck(
         self,
         session: AsyncSession,

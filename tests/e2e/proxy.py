@@ -24,7 +24,8 @@ The emulator is good enough to hold chats but answers in shapes a real Bot API n
   that ids keep increasing, as Telegram's do.
 * the emulator has no polls: ``sendPoll`` shows the poll in the chat as a numbered vote and
   answers a proper Message with its Poll; tests vote with ``vote()`` and the bot gets ``poll``
-  updates (anonymous totals, in polling mode) as from Telegram; ``stopPoll`` closes it.
+  updates (anonymous totals) as from Telegram, by getUpdates or posted to its webhook;
+  ``stopPoll`` closes it.
 
 Every call the bot makes is recorded (token, method, parameters) for tests to assert on.
 """
@@ -250,12 +251,31 @@ class BotApiProxy:
             return [dict(p) for p in self._polls.values() if p["token"] == token]
 
     def vote(self, token: str, poll_id: str, option: int, times: int = 1) -> None:
-        """Cast anonymous votes for one option; the bot gets a ``poll`` update as from Telegram."""
+        """Cast anonymous votes for one option; the bot gets a ``poll`` update as from Telegram.
+
+        In polling mode the update comes with the next getUpdates; in webhook mode it is posted
+        to the bot's webhook through the relay (in order with the emulator's updates, numbered
+        after them, sent again while the bot does not accept it).
+        """
         with self._lock:
             poll = self._polls[poll_id]
             assert poll["token"] == token and not poll["closed"], "no open poll of that bot"
             poll["counts"][option] += times
-            self._inject(token, {"poll": self._poll_object(poll)})
+            update = {"poll": self._poll_object(poll)}
+            if token not in self._webhooks:
+                self._inject(token, update)
+                return
+
+        async def post() -> None:
+            self._relay_injected(token, update)
+
+        asyncio.run_coroutine_threadsafe(post(), self._loop).result(10)
+
+    def _relay_injected(self, token: str, update: dict[str, Any]) -> None:
+        """Queue a made-up update (a poll's) for the webhook; call it in the proxy's loop."""
+        uid = self._relay_last.get(token, 0) + 1
+        self._relay_last[token] = uid
+        self._enqueue_relay(token, json.dumps({**update, "update_id": uid}).encode())
 
     def _inject(self, token: str, update: dict[str, Any]) -> None:
         self._injected.setdefault(token, []).append(dict(update))
@@ -609,7 +629,10 @@ class BotApiProxy:
                 return _error(400, "Bad Request: poll has already been closed")
             poll["closed"] = True
             shape = self._poll_object(poll)
-            self._inject(token, {"poll": shape})
+            if token in self._webhooks:
+                self._relay_injected(token, {"poll": shape})
+            else:
+                self._inject(token, {"poll": shape})
         return _ok(shape)
 
     async def _m_sendPhoto(self, request, token, params) -> web.Response:
@@ -671,15 +694,20 @@ class BotApiProxy:
                 uid = max(uid, self._relay_last.get(token, 0) + 1)
                 self._relay_last[token] = update["update_id"] = uid
             body = json.dumps(update).encode()
-        done = asyncio.get_running_loop().create_future()
-        queue = self._relay_queues.setdefault(token, asyncio.Queue())
-        await queue.put((body, done))
-        task = self._relay_tasks.get(token)
-        if task is None or task.done():
-            self._relay_tasks[token] = asyncio.create_task(self._relay_worker(token, queue))
+        done = self._enqueue_relay(token, body)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(done), RELAY_WAIT)
         return web.Response(status=200, text="queued")
+
+    def _enqueue_relay(self, token: str, body: bytes) -> asyncio.Future:
+        """Queue an update for the bot's webhook (in the proxy's loop); return its answer."""
+        done = asyncio.get_running_loop().create_future()
+        queue = self._relay_queues.setdefault(token, asyncio.Queue())
+        queue.put_nowait((body, done))
+        task = self._relay_tasks.get(token)
+        if task is None or task.done():
+            self._relay_tasks[token] = asyncio.create_task(self._relay_worker(token, queue))
+        return done
 
     async def _relay_worker(self, token: str, queue: asyncio.Queue) -> None:
         while True:

@@ -1,28 +1,33 @@
 """End to end: a branch of five evaluated in one quarter over Telegram (每季一评).
 
 The real bot process delivers what the calendar queues; the test process ticks the calendar
-at chosen times (the quarter's opening, the poll's close, the evaluation's close) on the bot's
-database. Five members rate themselves and their peers, the secretary rates the branch, the
+(with the documents port, as the bot's own scheduler does) at chosen times (the quarter's
+opening, the poll's close, the evaluation's close) on the bot's database. A second, shorter test
+runs the public's poll with the bot behind its webhook (the proxy posts the poll's updates
+there, as Telegram does). Five members rate themselves and their peers, the secretary rates the branch, the
 评议员 rates its members, the township reviewer rates the secretary and the organization, the
 public votes in the branch's group through a native poll (the proxy's stand-in for Telegram's),
-and the results are posted to the group. The burden is counted from what the chats show.
+and the results are posted to the group with the grade chart (a PNG upload). The burden is counted from what the chats show.
 """
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from PIL import Image
 from sqlmodel import select
 
 from models import Member, Pledge, PledgeItem, PledgeStatus, Role, RoleGrant
 from models.org import Org
 from models.pledge import OwnerKind
 from reminders.jobs import Jobs
+from reports.service import Reports
 from tests.e2e.client import TelegramUser
-from tests.e2e.conftest import new_user_id
+from tests.e2e.conftest import free_port, new_user_id
 from tests.e2e.test_pledge_loop import (
     MEMBER,
     NAMES,
@@ -95,7 +100,7 @@ def a_branch_of_five(db_url: str) -> None:
 
 def tick(bot, when: datetime) -> dict[str, int]:
     async def go(store: Any) -> dict[str, int]:
-        return await Jobs(store, bot_codec()).tick(when)
+        return await Jobs(store, bot_codec(), documents=Reports()).tick(when)
 
     return with_store(bot.db_url, go)
 
@@ -117,6 +122,25 @@ def grade_all(user: TelegramUser, card, grade: str) -> int:
         taps += 1
         page += 1
         card = user.wait_for_edit(card, lambda m, p=page: f"第{p}/" in m.text, WAIT)
+
+
+WEBHOOK_SECRET = "e2e-eval-webhook-secret"
+
+
+def grade_charts(proxy, bot, group: TelegramUser) -> list:
+    """Return the grade charts the bot uploaded to the group."""
+    uploads = proxy.uploads(group.chat_id, token=bot.token)
+    return [u for u in uploads if u.filename.startswith("评议等次分布")]
+
+
+def webhook_env() -> dict[str, str]:
+    port = free_port()
+    return {
+        "WEBHOOK_URL": f"http://127.0.0.1:{port}/tg",
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "WEBHOOK_HOST": "127.0.0.1",
+        "WEBHOOK_PORT": str(port),
+    }
 
 
 @pytest.mark.both_runtimes
@@ -191,6 +215,17 @@ def test_a_branch_of_five_is_evaluated_in_one_quarter(start_bot, emulator, proxy
     assert f"【东江村党支部 {quarter} 综合评承诺结果】" in posted.text
     for phone in MEMBERS:
         assert PHONES[phone] in posted.text
+    # the grade chart rides with the group's results: a PNG sent as a photo
+    # (the quarterly bulletin's files went to the group on the quarter's first day too)
+    deadline = time.monotonic() + WAIT
+    while not (charts := grade_charts(proxy, bot, group)):
+        assert time.monotonic() < deadline, proxy.uploads(group.chat_id, token=bot.token)
+        time.sleep(0.05)
+    (chart,) = charts
+    assert chart.method == "sendPhoto" and chart.filename.startswith("评议等次分布_东江村党支部")
+    assert "综合评承诺结果" in (chart.caption or posted.text)
+    image = Image.open(io.BytesIO(chart.data))
+    assert image.format == "PNG" and image.size == (1080, 1350)
     # the organization: self 良好 85, level above 良好 85, public (3·100+80+40)/5 = 84
     # → (20·85 + 50·85 + 30·84) / 100 = 84.7 → 良好
     (org_result,) = db_rows(bot, "SELECT grade, result FROM evaluation WHERE owner_kind = 'org'")
@@ -212,3 +247,73 @@ def test_a_branch_of_five_is_evaluated_in_one_quarter(start_bot, emulator, proxy
     assert all(n <= 2 for p, n in per_person.items() if p != SECRETARY)
     assert per_person[SECRETARY] == 3
     assert max(taps[p] for p in (MEMBER, PEER_A, PEER_B, FIFTH)) <= 4  # self + 3 peers
+
+
+GROUP_CHAT = -1_000_000_777_001
+
+
+def a_branch_with_a_group(db_url: str) -> None:
+    """The branch of five, and its group linked (as /bindgroup would)."""
+    a_branch_of_five(db_url)
+
+    async def work(store: Any) -> None:
+        from models.org import GroupLink
+
+        async with store.write() as s:
+            village = (await s.exec(select(Org).where(Org.full_name == VILLAGE_BRANCH))).one()
+            secretary = (await s.exec(select(Member).where(Member.phone == SECRETARY))).one()
+            s.add(
+                GroupLink(
+                    platform="telegram",
+                    chat_id=str(GROUP_CHAT),
+                    org_id=village.id,
+                    linked_by=secretary.id,
+                )
+            )
+
+    with_store(db_url, work)
+
+
+def test_the_public_poll_feeds_the_grade_in_webhook_mode(start_bot, proxy):
+    """Webhook mode: the poll's votes and its close reach the bot as posted updates."""
+    bot = start_bot(prepare=a_branch_with_a_group, env=webhook_env())
+    assert proxy.calls("setWebhook", token=bot.token)
+    year = datetime.now(ZONE).year + 1
+    mark = proxy.mark()
+    tick(bot, at(year, 4, 1))
+    deadline = time.monotonic() + WAIT
+    while not proxy.polls(bot.token):
+        assert time.monotonic() < deadline, "no poll sent"
+        time.sleep(0.05)
+    (poll,) = proxy.polls(bot.token)
+    assert poll["chat_id"] == GROUP_CHAT
+    # (people vote once the poll is in the group: the bot has marked it sent by then)
+    sent = "SELECT sent_message_id FROM outbox WHERE dedup_key LIKE 'poll:%:send'"
+    while db_rows(bot, sent) != [(f"{poll['message_id']}:{poll['id']}",)]:
+        assert time.monotonic() < deadline, db_rows(bot, sent)
+        time.sleep(0.05)
+    answers = len(proxy.webhook_answers)
+    proxy.vote(bot.token, poll["id"], 0, 2)
+    proxy.vote(bot.token, poll["id"], 2)
+    want = '{"satisfied":2,"basic":0,"dissatisfied":1}'
+    while db_rows(bot, "SELECT totals FROM poll")[0][0].replace(" ", "") != want:
+        assert time.monotonic() < deadline + WAIT, db_rows(bot, "SELECT totals FROM poll")
+        time.sleep(0.05)
+    # the votes came by the webhook, each accepted once (no getUpdates in this mode)
+    posted = [a for a in proxy.webhook_answers[answers:] if a[0] == bot.token]
+    assert len(posted) == 2 and all(status == 200 for _, _, status in posted)
+    assert not proxy.calls("getUpdates", token=bot.token)
+    # the calendar stops the poll; the closing update is posted too
+    answers = len(proxy.webhook_answers)
+    tick(bot, at(year, 4, 8))
+    stop = proxy.wait_for_call("stopPoll", token=bot.token, after=mark, timeout=WAIT)
+    assert stop.params["message_id"] == poll["message_id"]
+    assert db_rows(bot, "SELECT status FROM poll") == [("closed",)]
+    while not [a for a in proxy.webhook_answers[answers:] if a[0] == bot.token]:
+        assert time.monotonic() < deadline + 2 * WAIT, "the closed poll was not posted"
+        time.sleep(0.05)
+    # nobody rated, so the close is 待评 for the members; the organization's public side is in
+    tick(bot, at(year, 4, 15))
+    (org_result,) = db_rows(bot, "SELECT status, result FROM evaluation WHERE owner_kind = 'org'")
+    assert org_result[0] == "pending"
+    assert '"side": "public", "weight": 30, "count": 3, "mean": 80.0' in org_result[1]

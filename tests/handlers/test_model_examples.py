@@ -117,3 +117,16 @@ async def test_a_candidate_is_named_and_its_plan_tracked_monthly(bot):
     await bot.press_data(MEMBER, card_button(bot, MEMBER, "每月跟踪】2026年8月", "按计划推进"))
     assert "过期" in bot.toasts[-1]
     assert await bot.count(ModelProgress) == 1
+
+    # The ledger in chat (/models, "先进典型" on the menu): the office over it and the branch's
+    # secretary see the plan, its milestones and each month reported; a plain member does not.
+    await bot.cmd(OFFICE, "models")
+    text = bot.last(OFFICE)
+    assert "【先进典型台账】共1个" in text
+    assert "1. 张建国（东江村党支部）负责领导：赵审核" in text
+    assert "培养节点：2026年8月 完成合作社注册 ✓；2026年10月 带动10户增收" in text
+    assert "每月进展：2026年8月节点已完成" in text
+    await bot.cmd(SECRETARY, "models")
+    assert "【先进典型台账】共1个" in bot.last(SECRETARY)
+    await bot.cmd(PEER, "models")
+    assert "先进典型台账" not in bot.last(PEER)
