@@ -14,6 +14,7 @@ from sqlmodel import select
 from bot.settings import load_settings
 from campaign import propose
 from campaign.db import Store
+from campaign.documents import GRADES_FORM
 from campaign.fulfil import local_now
 from models.base import utcnow
 from models.org import Org
@@ -43,7 +44,12 @@ def register(group: click.Group) -> None:
 
     @group.command("export")
     @click.option("--org", "path", required=True, help="Organization path, e.g. 陇南市/武都区")
-    @click.option("--form", type=int, required=True, help="Attachment 1-7 of the notice.")
+    @click.option(
+        "--form",
+        type=int,
+        required=True,
+        help="Attachment 1-7 of the notice, or 8: the year's grades.",
+    )
     @click.option("--month", default=None, help="Month of the report (form 5), e.g. 2027-05.")
     @click.option("--out", type=click.Path(dir_okay=False), required=True, help="File to write.")
     @click.pass_context
@@ -52,7 +58,7 @@ def register(group: click.Group) -> None:
         from reports import export
 
         locale = _locale(ctx)
-        if form not in range(1, 8):
+        if form not in range(1, GRADES_FORM + 1):
             _fail(locale, "cli_doc.bad_form")
         if month is not None and not MONTH.match(month):
             _fail(locale, "cli_doc.bad_month")
