@@ -18,6 +18,17 @@ tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock
 	npm --prefix tests/e2e ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+## libfaketime for the e2e tests that run the bot on a faked date: the system's if installed,
+## else unpacked from Debian's package into tests/e2e/.faketime (no root needed); best effort:
+## without it those tests skip and say so
+tests/e2e/.faketime/.done:
+	@mkdir -p tests/e2e/.faketime
+	@ls /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 >/dev/null 2>&1 \
+	  || (cd tests/e2e/.faketime && apt-get download libfaketime >/dev/null 2>&1 \
+	      && dpkg-deb -x libfaketime_*.deb . && rm -f libfaketime_*.deb) \
+	  || echo "libfaketime unavailable: the faked-date e2e tests will skip"
+	@touch $@
+
 setup: $(STAMP)
 
 ## The offline demo of the main job on the embedded store (SQLite).
@@ -25,7 +36,7 @@ demo: $(STAMP)
 	$(BIN)/pledgebot demo
 
 ## The whole test suite: lint, format check, unit, PostgreSQL (when running) and end-to-end.
-test: $(STAMP) tests/e2e/node_modules/.installed
+test: $(STAMP) tests/e2e/node_modules/.installed tests/e2e/.faketime/.done
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile

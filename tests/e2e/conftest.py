@@ -46,6 +46,21 @@ _user_ids = itertools.count(700_001)
 _tokens = itertools.count(1)
 
 
+def faketime_lib() -> str | None:
+    """Return libfaketime's path: the system's, or the copy ``make test`` unpacked, or None."""
+    import glob
+
+    for pattern in (
+        "/usr/lib/*/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+        str(E2E / ".faketime/usr/lib/*/faketime/libfaketime.so.1"),
+    ):
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
 def free_port() -> int:
     """Return a TCP port that is free on 127.0.0.1 right now."""
     with socket.socket() as s:

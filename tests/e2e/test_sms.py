@@ -22,7 +22,6 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
@@ -34,18 +33,13 @@ from models.base import utcnow
 from models.dialog import Outbox, Priority
 from models.reply import Reply
 from templates import catalog
-from tests.e2e.conftest import base_env, bot_command, free_port
+from tests.e2e.conftest import base_env, bot_command, faketime_lib, free_port
 from tests.e2e.smsc import Smsc, smsc, wait_until  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.e2e
 
 PHONE = "13800000001"  # 张建国 of the demo roster
 SIGNATURE = catalog().render("sms.signature", "zh_CN")
-FAKETIME_LIBS = [
-    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-    "/usr/lib/faketime/libfaketime.so.1",
-]
 HTTP_SECRET = "e2e-sms-http-secret"
 #: the worker's claim size (bot/outbox.py default): what a kill may send twice
 BATCH = 50
@@ -191,12 +185,8 @@ def test_an_sms_from_a_roster_phone_reaches_the_core(start_bot, smsc):  # noqa: 
     assert PHONE not in bot.log_path.read_text()
 
 
-def _faketime() -> str | None:
-    return next((p for p in FAKETIME_LIBS if Path(p).exists()), None)
-
-
 def test_quiet_hours_hold_an_sms_until_eight(start_bot, smsc):  # noqa: F811
-    lib = _faketime()
+    lib = faketime_lib()
     if lib is None:
         pytest.skip("libfaketime is not installed (Debian package faketime)")
     # 21:30 in Shanghai (the campaign's timezone): quiet until 08:00 the next morning
