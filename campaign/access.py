@@ -28,6 +28,8 @@ class Action(StrEnum):
     CHART = "chart"
     SPOTCHECK = "spotcheck"
     SELFCHECK = "selfcheck"
+    NOTICE = "notice"
+    NOTICES = "notices"
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ def allowed_actions(actor: Actor | None) -> list[Action]:
         out.append(Action.SPOTCHECK)
     if actor.has(Role.SECRETARY):
         out.append(Action.SELFCHECK)
+    if overseer:  # a notice (公告) to one's own subtree
+        out += [Action.NOTICE, Action.NOTICES]
     return out
 
 

@@ -18,6 +18,7 @@ from models.evaluation import (
 from models.files import StoredFile
 from models.lookback import LookBack, LookBackOpinion, LookBackState, OwnerAnswer
 from models.model_example import ModelExample, ModelProgress
+from models.notice import Audience, Notice
 from models.org import Account, Category, GroupLink, Invite, Member, Org, OrgType, Role, RoleGrant
 from models.pledge import (
     OwnerKind,
@@ -42,6 +43,7 @@ from models.store_value import StoreValue
 
 __all__ = [
     "Account",
+    "Audience",
     "AuditEvent",
     "Campaign",
     "Category",
@@ -60,6 +62,7 @@ __all__ = [
     "Member",
     "ModelExample",
     "ModelProgress",
+    "Notice",
     "Org",
     "OrgReport",
     "OrgType",
