@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     #: delivery workers serve one bot: 29 / n)
     telegram_rate: float = 29.0
     log_level: str = "INFO"
+    #: seconds between two edits of a notice's progress message (NOTICE_EVERY)
+    notice_every: float = Field(default=3.0, gt=0, le=600)
     #: days an invite link works (``pledgebot invite``); it works once in any case
     invite_ttl_days: int = Field(default=7, ge=1, le=365)
 

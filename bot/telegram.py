@@ -74,6 +74,7 @@ from bot.delivery import (
     shorten_text,
     split_text,
 )
+from bot.notices import follow_notices
 from bot.outbox import OutboxWorker
 from bot.settings import PUBLIC_API, Settings
 from campaign.db import is_unavailable
@@ -760,7 +761,12 @@ async def run_bot(
         worker_stop = asyncio.Event()
         worker_task = asyncio.create_task(worker.run(worker_stop))
         calendar = None
+        notices_task = None
         if scheduler:
+            # the senders' notice messages, edited in place as delivery goes (bot/notices.py)
+            notices_task = asyncio.create_task(
+                follow_notices(services.store, worker, worker_stop, every=settings.notice_every)
+            )
             # The leader runs the campaign calendar; what it queues is delivered by the worker.
             calendar = build_scheduler(
                 Jobs(services.store, services.core.codec, documents=services.documents),
@@ -782,6 +788,9 @@ async def run_bot(
                 await asyncio.wait_for(worker_task, timeout=10)
             except TimeoutError:
                 worker_task.cancel()
+            if notices_task is not None:
+                with suppress(Exception):
+                    await asyncio.wait_for(notices_task, timeout=5)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with suppress(NotImplementedError, ValueError):
                     loop.remove_signal_handler(sig)
