@@ -106,9 +106,25 @@ def upgrade() -> None:
 
 
 def _register_more() -> None:
-    from bot import cli_accounts, cli_campaign, cli_demo, cli_documents, cli_roster, cli_run
+    from bot import (
+        cli_accounts,
+        cli_campaign,
+        cli_demo,
+        cli_documents,
+        cli_notice,
+        cli_roster,
+        cli_run,
+    )
 
-    for module in (cli_run, cli_roster, cli_accounts, cli_campaign, cli_demo, cli_documents):
+    for module in (
+        cli_run,
+        cli_roster,
+        cli_accounts,
+        cli_campaign,
+        cli_demo,
+        cli_documents,
+        cli_notice,
+    ):
         module.register(main)
 
 
