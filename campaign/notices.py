@@ -22,6 +22,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,6 +44,8 @@ TEMPLATE = "notice.text"
 CHANNELS = ("telegram", "sms", "group", "other")
 #: notices whose progress one ``advance`` looks at
 ADVANCE_BATCH = 50
+#: outbox rows per insert statement when a notice is queued
+QUEUE_CHUNK = 1000
 #: a photo or a document attached from the command line
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 
@@ -265,7 +269,7 @@ async def send(
     chat: tuple[str, str, str | None, str] | None = None,
     now: datetime | None = None,
 ) -> tuple[Notice, bool]:
-    """Make the notice and queue one message per recipient and channel; idempotent by token.
+    """Make the notice and queue one message per recipient and route; idempotent by token.
 
     ``chat`` is the sender's ``(platform, chat_id, message_id, locale)``: the message edited in
     place as delivery goes. Returns the notice and whether it was made now (False: it already
@@ -298,34 +302,69 @@ async def send(
     )
     session.add(notice)
     await session.flush()
-    queued = session.info.setdefault(outbox.QUEUED, [])
-    before = len(queued)
     reply = member_reply(notice, plan.scope.name)
-    prefix = key_prefix(notice.id)
-    for member_id in plan.members:
-        await outbox.notify_member(
-            session, member_id, reply, key=f"{prefix}m:{member_id}", priority=Priority.BROADCAST
-        )
-    group_reply = Reply(TEMPLATE, reply.context, attachment=reply.attachment)
-    for group_platform, group_chat in plan.groups:
-        await outbox.enqueue(
-            session,
-            platform=group_platform,
-            chat_id=group_chat,
-            reply=group_reply,
-            locale=locale,
-            key=f"{prefix}g:{group_platform}:{group_chat}",
-            priority=Priority.BROADCAST,
-        )
-    ids = queued[before:]
-    # The reply path delivers what a handler queued at once; a notice goes through the
-    # worker's loop at broadcast priority instead, under the platforms' limits.
-    del queued[before:]
+    ids = await _queue(session, notice, plan, reply, locale)
     notice.first_outbox_id = min(ids) if ids else None
     notice.last_outbox_id = max(ids) if ids else None
     session.add(notice)
     await session.flush()
     return notice, True
+
+
+async def _queue(
+    session: AsyncSession, notice: Notice, plan: Plan, reply: Reply, locale: str
+) -> list[int]:
+    """Queue one row per member route and per linked group, many rows per statement.
+
+    The rows are what ``outbox.notify_member`` writes for each member (the routes of
+    ``member_routes``, the key ``<key>:<platform>:<chat>``, each route's language), with the SMS
+    wording (``sms.notice.text``) on SMS routes as the SMS contract asks. They are written in
+    chunks rather than one statement each, so confirming a city-wide notice holds the writer
+    for a moment, and they stay off the reply path: the worker's loop sends them at broadcast
+    priority under the platforms' limits.
+    """
+    prefix = key_prefix(notice.id)
+    now = utcnow()
+    sms_reply = Reply(f"sms.{TEMPLATE}", reply.context)
+    rows: list[dict[str, Any]] = []
+
+    def row(platform: str, chat_id: str, message: Reply, lang: str, key: str) -> dict[str, Any]:
+        return {
+            "dedup_key": key,
+            "platform": platform,
+            "chat_id": chat_id,
+            "kind": "message",
+            "payload": {"locale": lang, **message.to_payload()},
+            "priority": Priority.BROADCAST,
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "not_before": now,
+            "created_at": now,
+        }
+
+    for member_id in plan.members:
+        for route in plan.routes.get(member_id, []):
+            message = sms_reply if route.platform == "sms" else reply
+            key = f"{prefix}m:{member_id}:{route.platform}:{route.chat_id}"
+            rows.append(row(route.platform, route.chat_id, message, route.locale, key))
+    for platform, chat_id in plan.groups:
+        rows.append(row(platform, chat_id, reply, locale, f"{prefix}g:{platform}:{chat_id}"))
+    if not rows:
+        return []
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    # ids come from a sequence: every row queued now lies above the largest id seen now
+    before = (await session.exec(select(func.max(Outbox.id)))).one() or 0
+    conn = await session.connection()
+    for start in range(0, len(rows), QUEUE_CHUNK):
+        stmt = insert(Outbox.__table__).on_conflict_do_nothing(index_elements=["dedup_key"])
+        await conn.execute(stmt, rows[start : start + QUEUE_CHUNK])
+    span = await session.exec(
+        select(func.min(Outbox.id), func.max(Outbox.id)).where(
+            col(Outbox.id) > before, col(Outbox.dedup_key).startswith(prefix)
+        )
+    )
+    first, last = span.one()
+    return [first, last] if first is not None else []
 
 
 # -- figures and progress ----------------

@@ -138,6 +138,7 @@ async def test_an_office_notice_to_the_county_reaches_everyone_once(bot, people)
     received = sorted(c for c, m in bot.messenger.sent if m.text.startswith("【公告】"))
     assert received == sorted([MEMBER, SECRETARY, REVIEWER, OFFICE, "21"])
     assert [c for c, _ in bot.sms.sent] == ["13800000012"]
+    assert bot.sms.sent[0][1].text.startswith("武都区公告：请各支部")  # the SMS wording
     assert "far" not in received and "g-far" not in received
     [notice] = await bot.rows(Notice)
     figs = await _figures(bot, notice)
@@ -210,5 +211,10 @@ async def test_the_menu_offers_notices_to_senders_only(bot, people):
     await bot.cmd(MEMBER, "help")
     office = [m for c, m in bot.messenger.sent if c == OFFICE][-1]
     member = [m for c, m in bot.messenger.sent if c == MEMBER][-1]
-    assert "发公告" in str(office.keyboard) or "notice" in str(office)
-    assert "发公告" not in str(member)
+    office_labels = [label for row in office.keyboard_rows for label in row]
+    assert {"发公告", "我发的公告"} <= set(office_labels) and "/notice —" in office.text
+    assert "发公告" not in [label for row in member.keyboard_rows for label in row]
+    assert "/notice" not in member.text
+    # the menu button's label is the command, as people press it
+    await bot.say(OFFICE, "发公告")
+    assert "公告内容" in bot.last(OFFICE)
