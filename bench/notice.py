@@ -350,6 +350,7 @@ async def main(args: argparse.Namespace) -> dict:
             "telegram_rate": round(tg_rate, 2),
             "fraction_of_ceiling": round(tg_rate / CEILING, 3),
             "429": stats["too_many"],
+            "429_by_cause": stats["too_many_by_cause"],
             "sms_rate": round((len(sms.accepted) - 1) / sms_seconds, 2) if sms_seconds else None,
             "sms_throttled": sms.throttled,
             "progress_edits": len(edits),

@@ -162,6 +162,10 @@ async def on_audience(ctx: Ctx, cb: CallbackData) -> list[Reply]:
     plan = await notices.resolve(
         ctx.session, ctx.actor, scope.id, audience, cb.org_id if audience is Audience.ORG else None
     )
+    if not plan.messages:
+        raise DomainError(
+            "notice.nobody", org=plan.target.name, audience=audience.value, people=plan.unreachable
+        )
     data = _own(ctx.state.data)
     chosen = {"scope": scope.id, "audience": audience.value, "org": cb.org_id}
     ctx.state.enter(DIALOG, "preview", **{**data, **chosen})

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import delete
 
 from campaign import notices
 from models import Account, GroupLink, Member, Notice, Org, OrgType, Outbox, Role, RoleGrant
@@ -198,6 +199,10 @@ async def test_bad_input_and_people_who_may_not_send(bot, people):
     assert "太长了" in bot.last(OFFICE)
     assert await bot.count(Notice) == 0
     await bot.say(OFFICE, "短通知")
+    async with bot.store.write() as s:  # no group linked in the county any more
+        await s.exec(delete(GroupLink).where(GroupLink.chat_id == "g1"))
+    await bot.press(OFFICE, "关联的群")
+    assert "没有可以送达的渠道" in bot.toasts[-1]
     await bot.press(OFFICE, "全体党员")
     await bot.press(OFFICE, "取消")
     assert "已取消" in bot.last(OFFICE)
