@@ -22,7 +22,9 @@ def msg(key: str, **context) -> str:
     return catalog().render(key, "zh_CN", **context)
 
 
-def test_an_office_notice_to_a_township_reaches_everyone_once(start_bot, user_of):
+def test_an_office_notice_to_a_township_reaches_every_member_once_and_the_figures_add_up(
+    start_bot, user_of
+):
     bot = start_bot(env={"NOTICE_EVERY": "0.3"})
     office = user_of(bot)
     bind(office, OFFICE)

@@ -3,7 +3,6 @@ channel, and the sender's message ends with a summary whose figures add up."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 import pytest
@@ -114,19 +113,19 @@ async def deliver(bot) -> None:
     raise AssertionError("delivery did not settle")
 
 
-def figures_of(text: str) -> list[int]:
-    return [int(n) for n in re.findall(r"\d+", text)]
-
-
-async def test_an_office_notice_to_the_county_reaches_everyone_once(bot, people):
+async def test_an_office_notice_to_a_township_reaches_every_member_once_on_the_right_channel(
+    bot, people
+):
     await bot.cmd(OFFICE, "notice")
     assert "公告内容" in bot.last(OFFICE)
     await bot.say(OFFICE, "请各支部于本周五前完成承诺事项自查。")
     assert "全体党员" in bot.labels(OFFICE)
-    await bot.press(OFFICE, "全体党员")
+    await bot.press(OFFICE, "某个下级组织")
+    await bot.press(OFFICE, "城关镇")
     preview = bot.last(OFFICE)
-    # 7 members in the county: 5 bound here, 1 on SMS, 1 (王党员) on no channel
-    assert "共 7 人" in preview and "短信 1 条" in preview and "1 人未绑定" in preview
+    # 6 members in the township: 4 bound here, 1 on SMS, 1 (王党员) on no channel
+    assert "城关镇全体党员" in preview
+    assert "共 6 人" in preview and "短信 1 条" in preview and "1 人未绑定" in preview
     data, message_id = bot.find(OFFICE, "确认发送")
     await bot.press_data(OFFICE, data, message_id)
     assert "已排队" in bot.toasts[-1]
@@ -137,22 +136,33 @@ async def test_an_office_notice_to_the_county_reaches_everyone_once(bot, people)
     await deliver(bot)
 
     received = sorted(c for c, m in bot.messenger.sent if m.text.startswith("【公告】"))
-    assert received == sorted([MEMBER, SECRETARY, REVIEWER, OFFICE, "21"])
+    assert received == sorted([MEMBER, SECRETARY, REVIEWER, "21"])  # once each
     assert [c for c, _ in bot.sms.sent] == ["13800000012"]
     assert bot.sms.sent[0][1].text.startswith("武都区公告：请各支部")  # the SMS wording
-    assert "far" not in received and "g-far" not in received
     [notice] = await bot.rows(Notice)
     figs = await _figures(bot, notice)
-    assert figs["sent"] == 6 and figs["pending"] == 0 and figs["dead"] == 0
+    assert figs["sent"] == 5 and figs["pending"] == 0 and figs["dead"] == 0
     assert figs["sent"] + figs["pending"] + figs["dead"] == figs["messages"]
     assert figs["telegram"] + figs["sms"] + figs["group"] + figs["other"] == figs["messages"]
     # the preview, edited in place into the summary
     summary = bot.messenger.sent[int(message_id) - 1][1].text
-    assert "发送完毕" in summary and "送达 6" in summary and "无法送达 0" in summary
-    assert "未绑定任何渠道 1 人" in summary
+    assert "发送完毕" in summary and "共 5 条：送达 5 · 无法送达 0" in summary
+    assert "短信 1 条（已发 1）" in summary and "未绑定任何渠道 1 人" in summary
     # /notices lists it with the same figures
     await bot.cmd(OFFICE, "notices")
-    assert "送达 6" in bot.last(OFFICE) and "短信 1" in bot.last(OFFICE)
+    assert "送达 5" in bot.last(OFFICE) and "短信 1" in bot.last(OFFICE)
+
+
+async def test_an_office_notice_to_the_county_skips_other_counties(bot, people):
+    await bot.cmd(OFFICE, "notice")
+    await bot.say(OFFICE, "全区通知。")
+    await bot.press(OFFICE, "全体党员")
+    assert "共 7 人" in bot.last(OFFICE)  # the township's 6 and the office itself
+    await bot.press(OFFICE, "确认发送")
+    await deliver(bot)
+    received = sorted(c for c, m in bot.messenger.sent if m.text.startswith("【公告】"))
+    assert received == sorted([MEMBER, SECRETARY, REVIEWER, OFFICE, "21"])
+    assert "far" not in received and "g-far" not in received
 
 
 async def _figures(bot, notice):
