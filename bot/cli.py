@@ -112,11 +112,20 @@ def _register_more() -> None:
         cli_demo,
         cli_documents,
         cli_group,
+        cli_notice,
         cli_roster,
         cli_run,
     )
 
-    for module in (cli_run, cli_roster, cli_accounts, cli_campaign, cli_demo, cli_documents):
+    for module in (
+        cli_run,
+        cli_roster,
+        cli_accounts,
+        cli_campaign,
+        cli_demo,
+        cli_documents,
+        cli_notice,
+    ):
         module.register(main)
     cli_group.register(main)
     from bot import cli_sms

@@ -24,6 +24,7 @@ from sqlmodel import select
 from bot.compose import Services
 from bot.delivery import RenderedMenu, RenderedMessage
 from bot.outbox import OutboxWorker
+from campaign import notices
 from handlers.core import Handled, StoreUnavailable
 from handlers.events import (
     ButtonPressed,
@@ -233,9 +234,19 @@ class ConsoleSession:
             self.messenger.names[seat] = name
 
     async def flush(self) -> None:
-        """Deliver whatever else is due for console seats (messages to other people)."""
-        while await self.worker.run_once():
-            pass
+        """Deliver whatever else is due for console seats (messages to other people).
+
+        A notice under way gets its sender's message edited here, as the running bot's loop
+        does (``bot.notices``), once the figures change.
+        """
+        while True:
+            while await self.worker.run_once():
+                pass
+            async with self.services.store.write() as session:
+                ids = await notices.advance(session)
+            if not ids:
+                return
+            await self.worker.deliver_ids(ids)
 
     def take_guest_seat(self, name: str) -> None:
         """Sit as someone not bound yet (to try an invite link or a wrong contact)."""

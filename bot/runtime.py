@@ -3,7 +3,8 @@
 The aiogram runtime (``bot.telegram``) and the python-telegram-bot runtime
 (``bot.telegram_ptb``) differ only in how they receive updates and send messages. Everything
 else is here, once: the services, the SMS door beside Telegram, the outbox worker with every
-platform's messenger, the calendar in the leader, the signals and an orderly stop.
+platform's messenger, the calendar and the notices' progress in the leader, the signals and an
+orderly stop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Protocol
 
 from bot.compose import build_services
 from bot.delivery import Messenger
+from bot.notices import follow_notices
 from bot.outbox import OutboxWorker
 from bot.settings import Settings
 from bot.sms import build_sms
@@ -72,7 +74,12 @@ async def serve_core(
         worker_stop = asyncio.Event()
         worker_task = asyncio.create_task(worker.run(worker_stop))
         calendar = None
+        notices_task = None
         if scheduler:
+            # the senders' notice messages, edited in place as delivery goes (bot/notices.py)
+            notices_task = asyncio.create_task(
+                follow_notices(services.store, worker, worker_stop, every=settings.notice_every)
+            )
             # The leader runs the campaign calendar; what it queues is delivered by the worker.
             calendar = build_scheduler(
                 Jobs(services.store, services.core.codec, documents=services.documents),
@@ -91,6 +98,9 @@ async def serve_core(
                 await asyncio.wait_for(worker_task, timeout=10)
             except TimeoutError:
                 worker_task.cancel()
+            if notices_task is not None:
+                with suppress(Exception):
+                    await asyncio.wait_for(notices_task, timeout=5)
             if sms is not None:
                 await sms.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):

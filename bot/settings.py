@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     #: reach members without Telegram (or who chose SMS) by SMS to their roster number; the
     #: SMS gateway (SMS_GATEWAY) must deliver platform "sms" (campaign/channels.py)
     sms_enabled: bool = False
+    #: seconds between two edits of a notice's progress message (NOTICE_EVERY)
+    notice_every: float = Field(default=3.0, gt=0, le=600)
     #: days an invite link works (``pledgebot invite``); it works once in any case
     invite_ttl_days: int = Field(default=7, ge=1, le=365)
     #: seconds to hold a group robot's message after it says "rate limited" (WeCom, DingTalk

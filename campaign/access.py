@@ -29,6 +29,8 @@ class Action(StrEnum):
     SPOTCHECK = "spotcheck"
     SELFCHECK = "selfcheck"
     MODELS = "models"
+    NOTICE = "notice"
+    NOTICES = "notices"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ def allowed_actions(actor: Actor | None) -> list[Action]:
         out.append(Action.SELFCHECK)
     if actor.has(Role.SECRETARY) or actor.has(Role.OFFICE):
         out.append(Action.MODELS)
+    if overseer:  # a notice (公告) to one's own subtree
+        out += [Action.NOTICE, Action.NOTICES]
     return out
 
 

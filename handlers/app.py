@@ -26,6 +26,7 @@ from handlers import (
     look_back,
     mine,
     model_example,
+    notice,
     oversee,
     pledge,
     report,
@@ -112,6 +113,11 @@ def build_router() -> Router:
     r.command("spotcheck", documents.on_spotcheck)
     r.command("selfcheck", documents.on_selfcheck)
     r.button(PrintCb, documents.on_print, public=True)
+    r.command("notice", notice.on_notice)
+    r.command("notices", notice.on_notices)
+    r.button(notice.NoticeAudienceCb, notice.on_audience)
+    r.button(notice.NoticeConfirmCb, notice.on_confirm)
+    r.dialog(notice.DIALOG, notice.on_input, idle=("audience", "preview"), takes=notice.takes)
     r.contact = start.on_contact
     r.command("channel", channel.on_channel)
     r.button(channel.ChannelCb, channel.on_channel_button)

@@ -18,6 +18,7 @@ from models.evaluation import (
 from models.files import StoredFile
 from models.lookback import LookBack, LookBackOpinion, LookBackState, OwnerAnswer
 from models.model_example import ModelExample, ModelProgress
+from models.notice import Audience, Notice
 from models.org import (
     Account,
     Category,
@@ -56,6 +57,7 @@ from models.store_value import StoreValue
 
 __all__ = [
     "Account",
+    "Audience",
     "AuditEvent",
     "Campaign",
     "Category",
@@ -76,6 +78,7 @@ __all__ = [
     "Member",
     "ModelExample",
     "ModelProgress",
+    "Notice",
     "Org",
     "OrgReport",
     "OrgType",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 14:18:25.685542
+Create Date: 2026-12-03 14:30:10.623506
 """
 from alembic import op
 import sqlalchemy as sa
@@ -263,6 +263,38 @@ def upgrade() -> None:
     with op.batch_alter_table('modelexample', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_modelexample_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_modelexample_org_id'), ['org_id'], unique=False)
+
+    op.create_table('notice',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('sender_member_id', sa.Integer(), nullable=True),
+    sa.Column('scope_org_id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('audience', sa.Enum('members', 'secretaries', 'groups', 'org', name='audience', native_enum=False, length=16), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('attachment', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('members', sa.Integer(), nullable=False),
+    sa.Column('unreachable', sa.Integer(), nullable=False),
+    sa.Column('planned', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('first_outbox_id', sa.Integer(), nullable=True),
+    sa.Column('last_outbox_id', sa.Integer(), nullable=True),
+    sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('chat_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('locale', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('step', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('created_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('confirmed_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['org_id'], ['org.id'], ),
+    sa.ForeignKeyConstraint(['scope_org_id'], ['org.id'], ),
+    sa.ForeignKeyConstraint(['sender_member_id'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token')
+    )
+    with op.batch_alter_table('notice', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notice_finished_at'), ['finished_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notice_sender_member_id'), ['sender_member_id'], unique=False)
 
     op.create_table('orgreport',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -731,6 +763,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_orgreport_campaign_id'))
 
     op.drop_table('orgreport')
+    with op.batch_alter_table('notice', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notice_sender_member_id'))
+        batch_op.drop_index(batch_op.f('ix_notice_finished_at'))
+
+    op.drop_table('notice')
     with op.batch_alter_table('modelexample', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_modelexample_org_id'))
         batch_op.drop_index(batch_op.f('ix_modelexample_campaign_id'))

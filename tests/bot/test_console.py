@@ -74,3 +74,28 @@ async def test_a_number_presses_a_shown_button_and_a_quoted_number_is_text(tmp_p
         assert catalog().render("lang.switched", "en") in out.getvalue()
     finally:
         await services.close()
+
+
+async def test_a_notice_in_the_console_ends_with_its_summary(tmp_path, monkeypatch):
+    from bot.compose import build_services
+    from bot.console import ConsoleSession
+    from bot.settings import load_settings
+    from campaign.demo_data import load_demo
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/console.db")
+    services = await build_services(load_settings())
+    try:
+        await load_demo(services.store, 12)
+        out = io.StringIO()
+        session = ConsoleSession(services, out=out)
+        await session.take_seat("13800000001")  # the member takes a console seat first
+        await session.take_seat("13800000002")  # the secretary: their branch
+        await session.feed("/notice")
+        await session.feed("今晚七点开支部党员大会。")
+        await session.feed(str(session.messenger.find(session.seat, "全体党员")))
+        await session.feed(str(session.messenger.find(session.seat, "确认发送")))
+        text = out.getvalue()
+        assert "【公告】" in text and "今晚七点" in text
+        assert "公告发送完毕" in text and "送达 2" in text  # both seats
+    finally:
+        await services.close()

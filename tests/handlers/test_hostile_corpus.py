@@ -30,7 +30,7 @@ from bot.delivery import render_reply
 from campaign import propose, review, supervise
 from campaign.access import load_actor
 from campaign.cards import RectCb, ReviewCb
-from handlers import evaluate, look_back, model_example, report
+from handlers import evaluate, look_back, model_example, notice, report
 from handlers import pledge as pledge_dialog
 from handlers import review as review_dialog
 from handlers.app import build_router
@@ -276,6 +276,21 @@ async def build_world(store) -> tuple[Bot, list[Lane]]:
             )
             for step in model_example.STEPS
         ],
+        # a notice (公告) by the branch's secretary: its text, its audience, its preview
+        Lane("notice.text", SECRETARY, notice.DIALOG, "text"),
+        Lane("notice.audience", SECRETARY, notice.DIALOG, "audience", {"text": "今晚开会"}),
+        Lane(
+            "notice.preview",
+            SECRETARY,
+            notice.DIALOG,
+            "preview",
+            {
+                "text": "今晚开会",
+                "scope": people.orgs["village"],
+                "audience": "members",
+                "org": 0,
+            },
+        ),
     ]
     dialogs = {lane.dialog for lane in lanes if lane.dialog}
     assert dialogs == set(ROUTER.dialogs), (
