@@ -161,3 +161,27 @@ def bind_everyone(session, people: People) -> None:
     """Give every seeded person an account on the ``t`` platform, chat id = their key."""
     for key, member_id in people.ids.items():
         session.add(Account(platform="t", external_id=key, chat_id=key, member_id=member_id))
+
+
+async def sms_for(store: Store, member_ids: list[int]) -> None:
+    """Turn SMS on and reach these members by SMS; others without an account get no channel.
+
+    With SMS on, everyone unbound would be reached by SMS (channel ``auto``); tests that count
+    channels pin the unbound people they do not mean as reachable to ``group`` (the office's
+    own 微信群, no SMS).
+    """
+    from sqlmodel import col, select, update
+
+    from models.org import Account, Channel, Member
+
+    store.sms_enabled = True
+    async with store.write() as s:
+        bound = select(Account.member_id).where(Account.active == True)  # noqa: E712
+        await s.exec(
+            update(Member)
+            .where(col(Member.id).not_in(bound), col(Member.id).not_in(member_ids))
+            .values(channel=Channel.GROUP)
+        )
+        await s.exec(
+            update(Member).where(col(Member.id).in_(member_ids)).values(channel=Channel.SMS)
+        )

@@ -12,7 +12,7 @@ from models import Account, GroupLink, Member, Notice, Org, OrgType, Outbox, Rol
 from models.dialog import OutboxStatus, Priority
 from models.errors import DomainError
 from models.notice import Audience
-from tests.conftest import bind_everyone, seed_people
+from tests.conftest import bind_everyone, seed_people, sms_for
 
 
 @pytest.fixture
@@ -39,12 +39,12 @@ async def people(store):
         people.ids["sec2"], people.ids["sms"] = sec.id, sms.id
         s.add(RoleGrant(member_id=sec.id, role=Role.SECRETARY, org_id=o.id))
         s.add(Account(platform="t", external_id="sec2", chat_id="sec2", member_id=sec.id))
-        s.add(Account(platform="sms", external_id=sms.phone, chat_id=sms.phone, member_id=sms.id))
         s.add(
             GroupLink(
                 platform="wecom", chat_id="robot-1", org_id=o.id, linked_by=people.ids["office"]
             )
         )
+    await sms_for(store, [people.ids["sms"]])  # 周党员 has no Telegram: reached by SMS
     return people
 
 

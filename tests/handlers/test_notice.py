@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from campaign import notices
 from models import Account, GroupLink, Member, Notice, Org, OrgType, Outbox, Role, RoleGrant
 from tests.chat import MEMBER, PEER, REVIEWER, SECRETARY, ChatBot
-from tests.conftest import RecordingMessenger, seed_people
+from tests.conftest import RecordingMessenger, seed_people, sms_for
 
 OFFICE = "5"
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
@@ -59,15 +59,6 @@ async def grow(store, people) -> dict[str, int]:
             )
         s.add(Account(platform="test", external_id="21", chat_id="21", member_id=ids["v2a"]))
         s.add(Account(platform="test", external_id="far", chat_id="far", member_id=ids["far"]))
-        # v2b has no Telegram: the SMS door reaches them by their roster phone
-        s.add(
-            Account(
-                platform="sms",
-                external_id="13800000012",
-                chat_id="13800000012",
-                member_id=ids["v2b"],
-            )
-        )
         s.add(
             GroupLink(
                 platform="test",
@@ -95,6 +86,7 @@ async def people(store):
 @pytest.fixture
 async def bot(store, people):
     people.more = await grow(store, people)
+    await sms_for(store, [people.more["v2b"]])  # v2b has no Telegram: reached by SMS
     chat = ChatBot(store, people, lambda: NOW, editing=True)
     chat.sms = RecordingMessenger(platform="sms")
     chat.worker.messengers["sms"] = chat.sms
