@@ -146,6 +146,8 @@ class BotApiProxy:
         self._update_ids: dict[str, int] = {}
         self._seen_updates: dict[str, set] = {}
         self._uploads: list[Upload] = []
+        #: (token, chat id) of people who blocked the bot: Telegram answers 403 to a send
+        self._blocked: set[tuple[str, int]] = set()
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -478,7 +480,14 @@ class BotApiProxy:
             update["callback_query"] = query
         return update
 
+    def block(self, token: str, chat_id: int) -> None:
+        """Act as if this person blocked the bot: every send to them gets Telegram's 403."""
+        with self._lock:
+            self._blocked.add((token, int(chat_id)))
+
     async def _m_sendMessage(self, request, token, params) -> web.Response:
+        if (token, int(params.get("chat_id", 0))) in self._blocked:
+            return _error(403, "Forbidden: bot was blocked by the user")
         data = await self._emulator(token, "sendMessage", params)
         if not data.get("ok"):
             return _error(int(data.get("error_code") or 500), str(data.get("description")))
