@@ -79,11 +79,10 @@ from bot.updates import (
     PLATFORM,
     POLL_QUESTION_LIMIT,
     POLL_TIMEOUT,
-    RETRY_FIRST,
-    RETRY_MAX,
     TEXT_LIMIT,
     TOAST_LIMIT,
     WEBHOOK_DEADLINE,
+    UpdatePoller,
     check_webhook_settings,
     webhook_path,
 )
@@ -480,6 +479,7 @@ class _SecretCheckingHandler(SimpleRequestHandler):
         return hmac.compare_digest(telegram_secret_token.encode(), self.secret_token.encode())
 
     async def handle(self, request: web.Request) -> web.Response:
+        """Hand one update to the core."""
         bot = self.bot
         if not self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), bot):
             return web.Response(body="Unauthorized", status=401)
@@ -574,108 +574,36 @@ async def _serve_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) 
     await Poller(bot, dispatcher, stop).run()
 
 
-class Poller:
-    """Long polling that confirms an update only once the core has recorded it.
+class Poller(UpdatePoller):
+    """Long polling through aiogram that confirms an update only once the core recorded it."""
 
-    aiogram's own loop moves the offset past every update it has tried; this one handles updates
-    one after another and moves the offset past an update only when it was handled. An update the
-    store could not record is tried again, with backoff, before any later one.
-    """
+    library = "aiogram"
 
     def __init__(self, bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+        super().__init__(stop)
         self.bot = bot
         self.dispatcher = dispatcher
-        self.stop = stop
-        self.offset: int | None = None
 
-    async def run(self) -> None:
-        """Poll until ``stop`` is set, then confirm what was handled."""
-        me = await self.bot.me()
-        log.info("polling for updates as @%s", me.username)
-        delay = RETRY_FIRST
-        timeout = int((self.bot.session.timeout or 60) + POLL_TIMEOUT)
-        while not self.stop.is_set():
-            try:
-                updates = await self._unless_stopped(
-                    self.bot.get_updates(
-                        offset=self.offset,
-                        timeout=POLL_TIMEOUT,
-                        allowed_updates=ALLOWED_UPDATES,
-                        request_timeout=timeout,
-                    )
-                )
-            except _Stopped:
-                break
-            except Exception as exc:
-                log.error(
-                    "getUpdates failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay
-                )
-                if await self._sleep(delay):
-                    break
-                delay = min(RETRY_MAX, delay * 2)
-                continue
-            delay = RETRY_FIRST
-            for update in updates:
-                if not await self._feed(update):
-                    break
-                self.offset = update.update_id + 1
-        await self._confirm()
+    async def username(self) -> str:
+        """Return the bot's @name."""
+        return (await self.bot.me()).username or ""
 
-    async def _feed(self, update: Update) -> bool:
-        """Handle one update until the store records it; False if stopped before it could."""
-        delay = RETRY_FIRST
-        while True:
-            try:
-                await self.dispatcher.feed_update(self.bot, update)
-                return True
-            except StoreUnavailable as exc:
-                log.warning(
-                    "update %s not recorded (%s); trying again in %.1fs",
-                    update.update_id,
-                    exc,
-                    delay,
-                )
-            except Exception:  # the error handler answers everything else; never stall on it
-                log.exception("update %s failed", update.update_id)
-                return True
-            if await self._sleep(delay):
-                return False
-            delay = min(RETRY_MAX, delay * 2)
+    async def fetch(self) -> list[Update]:
+        """Return the next batch of updates after the offset (a long poll)."""
+        return await self.bot.get_updates(
+            offset=self.offset,
+            timeout=POLL_TIMEOUT,
+            allowed_updates=ALLOWED_UPDATES,
+            request_timeout=int((self.bot.session.timeout or 60) + POLL_TIMEOUT),
+        )
 
-    async def _confirm(self) -> None:
-        """Tell the Bot API which updates were handled, so a restart is not sent them again."""
-        if self.offset is None:
-            return
-        try:
-            await asyncio.wait_for(
-                self.bot.get_updates(offset=self.offset, limit=1, timeout=0), timeout=5
-            )
-        except Exception as exc:  # the next start recognises them by their ids anyway
-            log.info("could not confirm the last updates: %r", exc)
+    async def handle(self, update: Update) -> None:
+        """Hand one update to the core."""
+        await self.dispatcher.feed_update(self.bot, update)
 
-    async def _sleep(self, seconds: float) -> bool:
-        """Sleep unless stopped first; return whether ``stop`` was set."""
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
-        return self.stop.is_set()
-
-    async def _unless_stopped(self, call: Awaitable[Any]) -> Any:
-        task = asyncio.ensure_future(call)
-        stopping = asyncio.ensure_future(self.stop.wait())
-        try:
-            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if not task.done():
-            task.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await task
-            raise _Stopped
-        return task.result()
-
-
-class _Stopped(Exception):
-    """``stop`` was set while waiting."""
+    async def confirm(self) -> None:
+        """Confirm the offset to the Bot API."""
+        await self.bot.get_updates(offset=self.offset, limit=1, timeout=0)
 
 
 async def _serve_webhook(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from campaign.db import is_unavailable
+from handlers.core import StoreUnavailable
 from handlers.events import (
     ButtonPressed,
     ChatType,
@@ -386,3 +387,113 @@ class DeliveryChains:
         """Wait (up to ``timeout`` seconds) until the deliveries handed out so far are done."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+class Stopped(Exception):
+    """``stop`` was set while waiting."""
+
+
+class UpdatePoller:
+    """Long polling that confirms an update only once the core has recorded it (both runtimes).
+
+    The libraries' own loops move the offset past every update they have tried; this one
+    handles updates one after another and moves the offset past an update only when it was
+    handled. An update the store could not record is tried again, with backoff, before any
+    later one. A runtime says how to fetch a batch, handle one update and confirm the offset.
+    """
+
+    #: the library, for the log line
+    library = ""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+        self.offset: int | None = None
+
+    async def fetch(self) -> list[Any]:
+        """Return the next batch of updates after ``self.offset`` (a long poll)."""
+        raise NotImplementedError
+
+    async def handle(self, update: Any) -> None:
+        """Hand one update to the core; raise ``StoreUnavailable`` if it was not recorded."""
+        raise NotImplementedError
+
+    async def confirm(self) -> None:
+        """Tell the Bot API the offset (getUpdates with limit 1 and no wait)."""
+        raise NotImplementedError
+
+    async def username(self) -> str:
+        """Return the bot's @name, for the log line."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        """Poll until ``stop`` is set, then confirm what was handled."""
+        log.info("polling for updates as @%s (%s)", await self.username(), self.library)
+        delay = RETRY_FIRST
+        while not self.stop.is_set():
+            try:
+                batch = await self._unless_stopped(self.fetch())
+            except Stopped:
+                break
+            except Exception as exc:
+                log.error(
+                    "getUpdates failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay
+                )
+                if await self._sleep(delay):
+                    break
+                delay = min(RETRY_MAX, delay * 2)
+                continue
+            delay = RETRY_FIRST
+            for update in batch:
+                if not await self._feed(update):
+                    break
+                self.offset = update.update_id + 1
+        await self._confirm()
+
+    async def _feed(self, update: Any) -> bool:
+        """Handle one update until the store records it; False if stopped before it could."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                await self.handle(update)
+                return True
+            except StoreUnavailable as exc:
+                log.warning(
+                    "update %s not recorded (%s); trying again in %.1fs",
+                    update.update_id,
+                    exc,
+                    delay,
+                )
+            except Exception:  # the handler answers everything else; never stall on it
+                log.exception("update %s failed", update.update_id)
+                return True
+            if await self._sleep(delay):
+                return False
+            delay = min(RETRY_MAX, delay * 2)
+
+    async def _confirm(self) -> None:
+        if self.offset is None:
+            return
+        try:
+            await asyncio.wait_for(self.confirm(), timeout=5)
+        except Exception as exc:  # the next start recognises them by their ids anyway
+            log.info("could not confirm the last updates: %r", exc)
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless stopped first; return whether ``stop`` was set."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+        return self.stop.is_set()
+
+    async def _unless_stopped(self, call: Any) -> Any:
+        task = asyncio.ensure_future(call)
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+            raise Stopped
+        return task.result()

@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import bot.telegram as runtime
+import bot.updates as updates
 import campaign.db
 from bot.outbox import OutboxWorker
 from bot.telegram import Poller, TelegramMessenger, UpdateHandler, build_dispatcher
@@ -108,8 +109,8 @@ class Rig:
 @pytest.fixture
 async def rig_factory(tmp_path, monkeypatch):
     monkeypatch.setattr(campaign.db, "SQLITE_BUSY_MS", 100)
-    monkeypatch.setattr(runtime, "RETRY_FIRST", 0.05)
-    monkeypatch.setattr(runtime, "RETRY_MAX", 0.2)
+    monkeypatch.setattr(updates, "RETRY_FIRST", 0.05)  # the shared poller's backoff
+    monkeypatch.setattr(updates, "RETRY_MAX", 0.2)
     path = tmp_path / "bot.db"
     store = Store(f"sqlite:///{path}")
     await store.migrate()

@@ -24,6 +24,7 @@ from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 
 import bot.telegram_ptb as runtime
+import bot.updates as updates
 import campaign.db
 from bot.delivery import (
     DeliveryError,
@@ -338,8 +339,8 @@ async def test_a_failure_gets_the_plain_apology_never_its_text(template_db: Path
 @pytest.fixture
 async def fresh(tmp_path, monkeypatch):
     monkeypatch.setattr(campaign.db, "SQLITE_BUSY_MS", 100)
-    monkeypatch.setattr(runtime, "RETRY_FIRST", 0.05)
-    monkeypatch.setattr(runtime, "RETRY_MAX", 0.2)
+    monkeypatch.setattr(updates, "RETRY_FIRST", 0.05)  # the shared poller's backoff
+    monkeypatch.setattr(updates, "RETRY_MAX", 0.2)
     path = tmp_path / "bot.db"
     store = Store(f"sqlite:///{path}")
     await store.migrate()
