@@ -159,7 +159,24 @@ def test_a_member_who_blocked_the_bot_gets_the_notice_by_sms_once(
         lambda: [p for p in smsc.submits() if p["dest"] == to_member], timeout=60, what="SMS"
     )
     assert "自查" in "".join(p["text"] for p in sms)
-    office.wait_for_edit(preview, lambda m: "公告发送完毕" in m.text, timeout=60)
+    # the summary counts the SMS that replaced the refused Telegram message, and its cost once
+    # the SMSC's receipt is in (the local SMSC receipts on request)
+    for part in sms:
+        smsc.receipt(part["message_id"])
+    summary = office.wait_for_edit(
+        preview, lambda m: "公告发送完毕" in m.text and "回执送达 1" in m.text, timeout=60
+    )
+    # everyone else in the township without Telegram was reached by SMS as well (channel auto)
+    texts = [p for p in smsc.submits() if "自查" in p["text"] or p.get("udh")]
+    people = {p["dest"] for p in texts}
+    telegram_refused = 1
+    assert (
+        f"共 {len(people) + telegram_refused} 条：送达 {len(people)} · 无法送达 1" in summary.text
+    )
+    assert (
+        f"短信 {len(people)} 条（已发 {len(people)}，计费 {len(texts)} 条短信，回执送达 1）"
+        in summary.text
+    )
     # once: the fallback is not repeated by a later pass of the worker
     assert len([p for p in smsc.submits() if p["dest"] == to_member]) == len(sms)
     assert db_rows(
