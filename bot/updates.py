@@ -179,7 +179,19 @@ def message_event(
     text = message.get("text")
     if text is None:
         kind = unsupported_kind(message)
-        return UnsupportedReceived(sender=sender, update_id=uid, kind=kind) if kind else None
+        if kind is None:
+            return None
+        document = message.get("document") if kind is Unsupported.DOCUMENT else None
+        if document:
+            return UnsupportedReceived(
+                sender=sender,
+                update_id=uid,
+                kind=kind,
+                file_id=document.get("file_id"),
+                file_name=document.get("file_name") or "",
+                caption=message.get("caption") or "",
+            )
+        return UnsupportedReceived(sender=sender, update_id=uid, kind=kind)
     match = _COMMAND.match(text.strip())
     if match is not None:
         name, addressee, args = match.groups()

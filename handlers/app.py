@@ -117,7 +117,13 @@ def build_router() -> Router:
     r.command("notices", notice.on_notices)
     r.button(notice.NoticeAudienceCb, notice.on_audience)
     r.button(notice.NoticeConfirmCb, notice.on_confirm)
-    r.dialog(notice.DIALOG, notice.on_input, idle=("audience", "preview"), takes=notice.takes)
+    r.dialog(
+        notice.DIALOG,
+        notice.on_input,
+        idle=("audience", "preview"),
+        takes=notice.takes,
+        documents=True,
+    )
     r.contact = start.on_contact
     r.command("channel", channel.on_channel)
     r.button(channel.ChannelCb, channel.on_channel_button)

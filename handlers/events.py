@@ -99,9 +99,17 @@ class Unsupported(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class UnsupportedReceived(Event):
-    """A sticker, voice note, video, file, location, poll or an edited message."""
+    """A sticker, voice note, video, file, location, poll or an edited message.
+
+    A file (``DOCUMENT``) carries its platform id, name and caption: most steps answer it like
+    any content they cannot read, and a dialog registered with ``documents=True`` (a notice)
+    takes it as an attachment.
+    """
 
     kind: Unsupported
+    file_id: str | None = None
+    file_name: str = ""
+    caption: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

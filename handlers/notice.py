@@ -24,7 +24,7 @@ from sqlmodel import col, select
 from campaign import notices
 from handlers.callbacks import CallbackData
 from handlers.context import Ctx, State
-from handlers.events import ButtonPressed, PhotoReceived, TextReceived
+from handlers.events import ButtonPressed, PhotoReceived, TextReceived, UnsupportedReceived
 from handlers.input import TAKES_BUTTONS, TAKES_PHOTO
 from models.errors import DomainError
 from models.notice import Audience
@@ -83,15 +83,22 @@ async def on_input(ctx: Ctx) -> list[Reply]:
         return [ctx.reply("notice.use_buttons")]
     event = ctx.event
     data = dict(ctx.state.data)
-    if isinstance(event, PhotoReceived):
-        data["photo"] = event.file_id
+    if isinstance(event, PhotoReceived | UnsupportedReceived):
+        # a photo, or a file (a document kept by its platform id; the router sends files here)
+        if isinstance(event, PhotoReceived):
+            data.pop("document", None)
+            data["photo"] = event.file_id
+        else:
+            data.pop("photo", None)
+            data["document"] = event.file_id
+            data["file_name"] = event.file_name
         text = event.caption
         if not text.strip():
             ctx.state.enter(DIALOG, "text", **_own(data))
-            return [ctx.reply("notice.photo_kept")]
+            return [ctx.reply("notice.photo_kept", file=data.get("file_name"))]
     elif isinstance(event, TextReceived):
         text = event.text
-    else:  # pragma: no cover - the router sends only text and photos here
+    else:  # pragma: no cover - the router sends only text, photos and files here
         return [ctx.reply("notice.use_buttons")]
     text = notices.check_text(text)
     ctx.state.enter(DIALOG, "audience", **{**_own(data), "text": text})
@@ -179,6 +186,7 @@ async def on_audience(ctx: Ctx, cb: CallbackData) -> list[Reply]:
         **plan.context(),
         "text": data.get("text", ""),
         "photo": bool(data.get("photo")),
+        "file": data.get("file_name") or bool(data.get("document")),
     }
     return [Reply("notice.preview", context, buttons=buttons, edit_message_id=_message_id(ctx))]
 
@@ -199,7 +207,15 @@ async def on_confirm(ctx: Ctx, cb: CallbackData) -> list[Reply]:
         ctx.state.clear()
         return [Reply("notice.cancelled", {}, edit_message_id=message_id)]
     audience = Audience(data["audience"])
-    photo = data.get("photo")
+    attachment = None
+    if data.get("photo"):
+        attachment = Attachment(kind=AttachmentKind.PHOTO.value, file_id=data["photo"])
+    elif data.get("document"):
+        attachment = Attachment(
+            kind=AttachmentKind.DOCUMENT.value,
+            file_id=data["document"],
+            filename=data.get("file_name") or None,
+        )
     notice, _ = await notices.send(
         ctx.session,
         ctx.actor,
@@ -208,7 +224,7 @@ async def on_confirm(ctx: Ctx, cb: CallbackData) -> list[Reply]:
         audience=audience,
         org_id=int(data["org"]) if audience is Audience.ORG else None,
         text=data.get("text", ""),
-        attachment=Attachment(kind=AttachmentKind.PHOTO.value, file_id=photo) if photo else None,
+        attachment=attachment,
         chat=(s.platform, s.chat_id, message_id, ctx.locale),
         now=ctx.now,
     )

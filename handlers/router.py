@@ -42,6 +42,8 @@ class Router:
         self.buttons: dict[type[CallbackData], ButtonHandler] = {}
         self.public_buttons: set[type[CallbackData]] = set()
         self.dialogs: dict[str, Handler] = {}
+        #: dialogs that take a file sent in chat (the notice's attachment)
+        self.document_dialogs: set[str] = set()
         #: (dialog, step) pairs where no question is pending: plain requests are read there too
         self.idle_steps: set[tuple[str, str]] = set()
         self.takes: dict[str, Takes] = {}
@@ -76,6 +78,7 @@ class Router:
         idle: tuple[str, ...] = (),
         photos: bool = False,
         takes: Takes | None = None,
+        documents: bool = False,
     ) -> None:
         """Register the handler of text and photos while a person is in dialog ``name``.
 
@@ -83,9 +86,12 @@ class Router:
         buttons): there a plain request such as "我要报进度" is read as its command.
         ``photos`` says the dialog asks for evidence (a photo or text); ``takes`` tells, for
         dialogs that also wait on buttons, what each step takes. Both only shape the answer to
-        content the bot cannot read (a sticker, a voice note …).
+        content the bot cannot read (a sticker, a voice note …). ``documents``: a file sent
+        during the dialog goes to its handler (as ``UnsupportedReceived`` with its file id).
         """
         self.dialogs[name] = handler
+        if documents:
+            self.document_dialogs.add(name)
         self.idle_steps.update((name, step) for step in idle)
         fixed = TAKES_PHOTO if photos else TAKES_TEXT
         self.takes[name] = takes or (lambda _state: fixed)
@@ -142,6 +148,8 @@ class Router:
         if isinstance(event, UnsupportedReceived):
             if not bound:
                 return [need_binding()]
+            if event.file_id and ctx.state.dialog in self.document_dialogs:
+                return await self.dialogs[ctx.state.dialog](ctx)
             takes = self.takes.get(ctx.state.dialog or "")
             return [unsupported_reply(ctx, takes(ctx.state) if takes else TAKES_COMMANDS)]
         if isinstance(event, ContactShared) and self.contact is not None:

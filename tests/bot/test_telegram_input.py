@@ -76,6 +76,9 @@ def test_each_kind_of_content_becomes_an_unsupported_event(name):
     )
     assert isinstance(event, UnsupportedReceived)
     assert (event.kind, event.update_id, event.sender.user_id) == (kind, "3", "5")
+    # a file keeps its id and name, for the one dialog that takes files (a notice)
+    wanted = ("f", "a.pdf") if kind is Unsupported.DOCUMENT else (None, "")
+    assert (event.file_id, event.file_name) == wanted
 
 
 def test_an_edited_message_is_answered_not_ignored():

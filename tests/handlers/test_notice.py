@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import delete
 
 from campaign import notices
+from handlers.events import Unsupported, UnsupportedReceived
 from models import Account, GroupLink, Member, Notice, Org, OrgType, Outbox, Role, RoleGrant
-from tests.chat import MEMBER, PEER, REVIEWER, SECRETARY, ChatBot
+from tests.chat import MEMBER, PEER, REVIEWER, SECRETARY, ChatBot, sender
 from tests.conftest import RecordingMessenger, seed_people, sms_for
 
 OFFICE = "5"
@@ -188,6 +189,45 @@ async def test_a_reviewer_picks_one_branch_below(bot, people):
     assert len(photos) == 1 and photos[0][1].attachment["file_id"] == "photo-file-1"
     assert [c for c, _ in bot.sms.sent] == ["13800000012"]
     assert MEMBER not in [c for c, m in bot.messenger.sent if m.text.startswith("【公告】")]
+
+
+async def test_a_file_sent_in_chat_goes_with_the_notice(bot, people):
+    """Found: the notice asks for "text, optionally a photo or a document", and a document sent
+    in chat was answered as content the bot cannot read."""
+    await bot.cmd(REVIEWER, "notice")
+    await bot.send(
+        UnsupportedReceived(
+            sender=sender(REVIEWER),
+            kind=Unsupported.DOCUMENT,
+            file_id="doc-file-1",
+            file_name="关于开展回头看的通知.pdf",
+            update_id=bot._uid(),
+        )
+    )
+    assert "文件《关于开展回头看的通知.pdf》已收到" in bot.last(REVIEWER)
+    await bot.say(REVIEWER, "请西河村按附件要求开展回头看。")
+    await bot.press(REVIEWER, "某个下级组织")
+    await bot.press(REVIEWER, "西河村党支部")
+    assert "附文件《关于开展回头看的通知.pdf》" in bot.last(REVIEWER)
+    await bot.press(REVIEWER, "确认发送")
+    await deliver(bot)
+    files = [(c, m) for c, m in bot.messenger.sent if m.attachment and c == "21"]
+    assert len(files) == 1
+    attachment = files[0][1].attachment
+    assert attachment["kind"] == "document" and attachment["file_id"] == "doc-file-1"
+    assert attachment["filename"] == "关于开展回头看的通知.pdf"
+    # the SMS says the text only
+    assert [c for c, _ in bot.sms.sent] == ["13800000012"]
+    # outside the notice a file is still content the bot cannot read
+    await bot.send(
+        UnsupportedReceived(
+            sender=sender(REVIEWER),
+            kind=Unsupported.DOCUMENT,
+            file_id="doc-file-2",
+            update_id=bot._uid(),
+        )
+    )
+    assert "文件" in bot.last(REVIEWER) and "【公告】" not in bot.last(REVIEWER)
 
 
 async def test_bad_input_and_people_who_may_not_send(bot, people):
