@@ -11,8 +11,9 @@ outside the county talks to the bot (a real event through ``Core.handle``, its r
 through the reply path ``deliver_ids``); their latency runs from the event to the stand-in
 accepting the reply.
 
-``--sms-share`` binds that share of the members to SMS only (an ``sms`` account: the route
-``campaign.outbox.member_routes`` returns); their rows go to an SMS stand-in that accepts
+``--sms-share`` leaves that share of the members without Telegram, with SMS on (their channel
+is automatic, so ``campaign.outbox.member_routes`` routes them to their roster phone); their
+rows go to an SMS stand-in that accepts
 ``--sms-rate`` messages a second (refusing more with a retry-after, as a gateway throttles).
 
 Prints figures, never asserts; the last line is one JSON object.
@@ -172,7 +173,7 @@ async def seed(store: Store, members: int, sms_share: float) -> dict:
                 talker_chats.append(chat)
                 platform = "telegram"
             elif int((n + 1) * sms_share) > int(n * sms_share):  # spread over the branches
-                chat, platform = phone, "sms"
+                continue  # no Telegram: reached by SMS (channel auto, SMS on)
             else:
                 chat, platform = str(10_000_000 + n), "telegram"
             accounts.append(
@@ -194,6 +195,7 @@ async def main(args: argparse.Namespace) -> dict:
     api = FakeBotApiProcess(limits=ApiLimits(), latency=(args.latency[0], args.latency[1]))
     api.start()
     store, dispose = await open_store(args.db)
+    store.sms_enabled = True  # as with SMS_GATEWAY set: members without Telegram get SMS
     settings = load_settings(bot_token=TOKEN, telegram_api_base=api.url)
     bot = make_bot(settings)
     http = ClientSession()
