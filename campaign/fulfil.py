@@ -120,10 +120,13 @@ async def record(
     *,
     today: date,
     note: str = "",
+    tell: bool = True,
 ) -> ProgressReport:
     """Record this month's state of one item; done crosses it off with today's date.
 
     A second answer in the same month replaces the first (a correction, not a second report).
+    A difficulty with a reason is told to the overseers unless ``tell`` is False (the caller
+    tells them once for several items: ``tell_blocked``).
 
     Raises:
         DomainError: ``report.month_closed`` for another month's card, ``report.item_done``
@@ -164,7 +167,7 @@ async def record(
         subject=f"item:{item_id}",
         payload={"month": month, "status": status.value, "note": note},
     )
-    if status is Progress.BLOCKED and note:
+    if status is Progress.BLOCKED and note and tell:
         context = {"content": item.content, "note": note}
         digest = _digest(note)
         await _tell_overseers(
@@ -215,6 +218,21 @@ async def _tell_overseers(
     for member_id in await overseers(session, pledge):
         if member_id != actor.member_id:
             await outbox.notify_member(session, member_id, reply, key=f"{key}:{member_id}")
+
+
+async def tell_blocked(
+    session: AsyncSession, actor: Actor, pledge: Pledge, contents: list[str], note: str, month: str
+) -> None:
+    """Tell the overseers once that several items of a pledge are in difficulty, for one reason.
+
+    For an answer that covers every open item at once (an SMS "2 原因"): one notice naming the
+    items, not one per item.
+    """
+    if not contents or not note:
+        return
+    context = {"content": "」「".join(contents), "note": note}
+    key = f"blocked-all:{pledge.id}:{month}:{_digest(note)}"
+    await _tell_overseers(session, actor, pledge, "supervise.notice.blocked", context, key)
 
 
 async def record_rest_on_track(

@@ -121,6 +121,7 @@ async def _set_open_items(
     for pledge, today, this_month in await _months(ctx, actor):
         month = month or this_month
         answered = await fulfil.reports_of(ctx.session, pledge.id, this_month)
+        told: list[str] = []
         for item in await fulfil.open_items(ctx.session, pledge.id):
             open_count += 1
             before = answered.get(item.id)
@@ -128,9 +129,13 @@ async def _set_open_items(
             if same and (not note or before.note == note):
                 continue  # said so already
             await fulfil.record(
-                ctx.session, actor, item.id, this_month, status, today=today, note=note
+                ctx.session, actor, item.id, this_month, status, today=today, note=note, tell=False
             )
+            told.append(item.content)
             changed += 1
+        if status is Progress.BLOCKED:
+            # one notice to the secretary for the whole answer, naming the items
+            await fulfil.tell_blocked(ctx.session, actor, pledge, told, note, this_month)
     return open_count, changed, month
 
 

@@ -135,8 +135,12 @@ async def test_2_with_a_reason_records_the_difficulty_and_tells_the_secretary(wo
     assert {(r.status, r.note) for r in reports.values()} == {
         (Progress.BLOCKED, "花椒收购商还没联系上")
     }
-    assert any("花椒收购商还没联系上" in t for t in b.messenger.texts(SECRETARY))
+    told = [t for t in b.messenger.texts(SECRETARY) if "花椒收购商还没联系上" in t]
+    # one notice for the one answer, naming both items (it was one notice per item)
+    assert len(told) == 1 and told[0].count("「") == 2
     assert await ledger_months(b) == ["blocked", "blocked"]
+    await mo(b, "2 花椒收购商还没联系上")  # the same answer again tells nobody twice
+    assert len([t for t in b.messenger.texts(SECRETARY) if "花椒收购商" in t]) == 1
 
 
 async def test_3_with_a_date_pauses_a_bad_date_gets_help_once_and_changes_nothing(world):
