@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import insert, update
@@ -57,6 +58,25 @@ def previous_month(day: date) -> str:
     return fulfil.month_of(first)
 
 
+@dataclass(frozen=True)
+class _File:
+    """A file of the bulletin, made but not kept yet: its caption's template and the bytes."""
+
+    template: str
+    context: dict
+    name: str
+    data: bytes
+
+
+@dataclass
+class _Prepared:
+    """What a job read before its write transaction (the bulletin's figures and files)."""
+
+    key: tuple[int, str]
+    summaries: dict[int, dict] = field(default_factory=dict)
+    files: dict[tuple[int, str], list[_File]] = field(default_factory=dict)
+
+
 class Jobs:
     """Run the calendar of every active campaign."""
 
@@ -73,6 +93,7 @@ class Jobs:
         self.clock = clock
         #: makes the bulletin's chart and attachment 5; without it the bulletin is text only
         self.documents = documents
+        self._prepared: _Prepared | None = None
 
     async def tick(self, now: datetime | None = None) -> dict[str, int]:
         """Run whatever is due now; return how many messages each job queued."""
@@ -99,6 +120,15 @@ class Jobs:
 
     async def _run_once(self, camp: Campaign, due: DueJob, local: datetime) -> int | None:
         runner = getattr(self, f"_job_{due.job}")
+        prepare = getattr(self, f"_prepare_{due.job}", None)
+        if prepare is not None:
+            # the heavy reading (charts, spreadsheets) happens before the write transaction,
+            # so that it does not hold the store's writer (SQLite has one) while it draws
+            async with self.store.read() as session:
+                ran = await session.get(JobRun, (due.job, camp.id, due.period))
+                if ran is not None:
+                    return None
+                await prepare(session, camp, due, local.date())
         async with self.store.write() as session:
             try:
                 async with session.begin_nested():
@@ -235,22 +265,12 @@ class Jobs:
         """
         month = previous_month(day)
         ended = quarter_key(date.fromisoformat(f"{month}-01"))  # the quarter just ended
-        root = await session.get(Org, camp.root_org_id)
-        grants = (
-            await session.exec(
-                select(RoleGrant.member_id, RoleGrant.org_id)
-                .join(Org, col(Org.id) == RoleGrant.org_id)
-                .join(Member, col(Member.id) == RoleGrant.member_id)
-                .where(
-                    col(RoleGrant.role).in_([Role.OFFICE, Role.REVIEWER]),
-                    col(Org.path).startswith(root.path),
-                    Member.active == True,  # noqa: E712
-                )
-            )
-        ).all()
-        groups = await grouplink.groups_of(session, under=root.path)
+        grants, groups = await self._bulletin_audience(session, camp)
+        prepared, self._prepared = self._prepared, None
+        if prepared is None or prepared.key != (camp.id, due.period):
+            prepared = _Prepared((camp.id, due.period))
         count = 0
-        summaries: dict[int, dict] = {}
+        summaries = prepared.summaries
         files_of: dict[tuple[int, str], list[Reply]] = {}
 
         async def summary_of(org_id: int) -> dict:
@@ -262,9 +282,15 @@ class Jobs:
 
         async def attachments(org_id: int, locale: str) -> list[Reply]:
             if (org_id, locale) not in files_of:
-                files_of[(org_id, locale)] = await self._bulletin_files(
-                    session, camp, org_id, month, day, locale
-                )
+                made = prepared.files.get((org_id, locale))
+                if made is None:  # not prepared (a level that appeared since): made here
+                    made = await self._bulletin_files(session, camp, org_id, month, day, locale)
+                files_of[(org_id, locale)] = [
+                    Reply(
+                        f.template, f.context, attachment=await files.keep(session, f.name, f.data)
+                    )
+                    for f in made
+                ]
             return files_of[(org_id, locale)]
 
         for member_id, org_id in grants:
@@ -381,10 +407,49 @@ class Jobs:
         )
         return list(dict.fromkeys(rows.all()))
 
+    async def _bulletin_audience(self, session: AsyncSession, camp: Campaign):
+        """Return who gets the bulletin: (member, level) of offices and reviewers, and groups."""
+        root = await session.get(Org, camp.root_org_id)
+        grants = (
+            await session.exec(
+                select(RoleGrant.member_id, RoleGrant.org_id)
+                .join(Org, col(Org.id) == RoleGrant.org_id)
+                .join(Member, col(Member.id) == RoleGrant.member_id)
+                .where(
+                    col(RoleGrant.role).in_([Role.OFFICE, Role.REVIEWER]),
+                    col(Org.path).startswith(root.path),
+                    Member.active == True,  # noqa: E712
+                )
+            )
+        ).all()
+        groups = await grouplink.groups_of(session, under=root.path)
+        return grants, groups
+
+    async def _prepare_quarter(self, session: AsyncSession, camp, due, day) -> None:
+        """Read the bulletin's figures and make its files, outside the write transaction."""
+        month = previous_month(day)
+        prepared = _Prepared((camp.id, due.period))
+        grants, groups = await self._bulletin_audience(session, camp)
+        wanted: list[tuple[int, str]] = []
+        for member_id, org_id in grants:
+            locales = await self._locales(session, member_id)
+            wanted.append((org_id, locales[0] if locales else ""))
+        wanted += [(group.org_id, GROUP_LOCALE) for group in groups]
+        for org_id, locale in dict.fromkeys(wanted):
+            if org_id not in prepared.summaries:
+                prepared.summaries[org_id] = await rollup.monthly_rollup(
+                    session, camp.id, org_id, month, day
+                )
+            if locale and prepared.summaries[org_id]["figures"]["items"]:
+                prepared.files[(org_id, locale)] = await self._bulletin_files(
+                    session, camp, org_id, month, day, locale
+                )
+        self._prepared = prepared
+
     async def _bulletin_files(
         self, session: AsyncSession, camp: Campaign, org_id: int, month: str, day: date, locale
-    ) -> list[Reply]:
-        """Return the chart and attachment 5 of a level as replies carrying the files."""
+    ) -> list[_File]:
+        """Return the chart and attachment 5 of a level, made but not kept yet (no writes)."""
         if self.documents is None:
             return []
         org = await session.get(Org, org_id)
@@ -399,10 +464,11 @@ class Jobs:
                     locale, "chart", name=chart.name, org=org.name, period=month
                 )
                 out.append(
-                    Reply(
+                    _File(
                         "bulletin.chart_caption",
                         {"org": org.name, "name": chart.name, "period": month},
-                        attachment=await files.keep(session, name, chart.png),
+                        name,
+                        chart.png,
                     )
                 )
             made = await self.documents.export(
@@ -414,10 +480,11 @@ class Jobs:
         if made is not None:
             form = catalog().render("doc.form.5", locale)
             out.append(
-                Reply(
+                _File(
                     "bulletin.file_caption",
                     {"form": form, "org": org.name, "period": month},
-                    attachment=await files.keep(session, made.name, made.data),
+                    made.name,
+                    made.data,
                 )
             )
         return out

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import sqlite3
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import openpyxl
+import pytest
 from sqlmodel import select
 
 from bot.outbox import OutboxWorker
@@ -59,3 +61,46 @@ async def test_bulletin_carries_a_chart_and_the_monthly_report(store, people):
     async with store.read() as s:
         rows = (await s.exec(select(Outbox).where(Outbox.chat_id == "-100"))).all()
     assert len([r for r in rows if not r.payload.get("poll")]) == 3
+
+
+class WritingProbe(Reports):
+    """Makes the real files, and tries to write to the database while it draws each chart."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.could_write: list[bool] = []
+
+    async def charts(self, session, *args, **kwargs):
+        conn = sqlite3.connect(self.path, timeout=0.2, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # another writer: a member reporting meanwhile
+            conn.execute("ROLLBACK")
+            self.could_write.append(True)
+        except sqlite3.OperationalError:
+            self.could_write.append(False)
+        finally:
+            conn.close()
+        return await super().charts(session, *args, **kwargs)
+
+
+async def test_the_bulletin_is_drawn_without_holding_the_write_lock(store, people):
+    """Found: the quarterly bulletin drew every level's chart and attachment 5 inside the
+    calendar's write transaction, holding SQLite's one writer for as long as it took."""
+    if not store.is_sqlite:
+        pytest.skip("SQLite's one writer is what this is about")
+    sqlite_store = store
+    await build_records(sqlite_store, people, member_items=3, org_items=1)
+    async with sqlite_store.write() as s:
+        s.add(
+            Account(
+                platform="t", external_id="o", chat_id="office", member_id=people.ids["office"]
+            )
+        )
+    probe = WritingProbe(sqlite_store.url.split(":///", 1)[1])
+    jobs = Jobs(
+        sqlite_store, CallbackCodec(b"k", build_router().callback_types()), documents=probe
+    )
+    queued = await jobs.tick(datetime(2027, 7, 1, 10, tzinfo=CST).astimezone(UTC))
+    assert queued["quarter"] == 3  # the office: text, chart, file
+    assert probe.could_write and all(probe.could_write)
