@@ -330,6 +330,9 @@ class RobotMessenger:
     def __init__(self, robots: Robots, platform: str) -> None:
         self.robots = robots
         self.platform = platform
+        #: outbox row -> the posts of its message already accepted, so that a retry after a
+        #: refusal in the middle (rate limited) posts only the rest (in this process)
+        self._posted: dict[int, int] = {}
 
     def cost(self, message: RenderedMessage) -> float:
         """Return the posts a message takes (the outbox's rate-limiter cost)."""
@@ -346,20 +349,29 @@ class RobotMessenger:
             raise DeliveryError(f"robot {chat_id} is no longer linked", permanent=True)
         if hook.broken:
             raise DeliveryError(f"robot {chat_id} is broken", permanent=True)
-        for body in render(self.platform, message, self.robots.bot_username):
+        row = message.outbox_id
+        done = self._posted.get(row, 0) if row is not None else 0
+        for i, body in enumerate(render(self.platform, message, self.robots.bot_username)):
+            if i < done:
+                continue  # accepted before a refusal of a later post: not again
             status, answer = await self.robots.post(hook, body)
             verdict = judge(self.platform, status, answer)
             if verdict.ok:
+                if row is not None:
+                    self._posted[row] = i + 1
                 continue
             if verdict.rate_limited:
                 raise DeliveryError(verdict.text, retry_after=self.robots.retry_after)
             if verdict.broken:
+                self._posted.pop(row, None)
                 await self.robots.broken(chat_id, verdict.text)
                 raise DeliveryError(verdict.text, permanent=True)
             if status >= 500:
                 raise ConnectionError(verdict.text)  # the worker retries with backoff
             log.warning("robot %s refused a message: %s", chat_id, verdict.text)
+            self._posted.pop(row, None)
             raise DeliveryError(verdict.text, permanent=True)
+        self._posted.pop(row, None)
         return None
 
     async def edit(self, chat_id: str, message: RenderedMessage) -> None:

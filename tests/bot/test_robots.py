@@ -471,3 +471,29 @@ def test_group_add_list_test_remove_from_the_command_line(tmp_path, stand_in):
     assert removed.exit_code == 0 and robot_id in removed.output
     assert "还没有群机器人" in run(main, ["group", "list"], env=env).output
     assert run(main, ["group", "test", robot_id], env=env).exit_code == 1
+
+
+async def test_a_limit_hit_between_the_caption_and_the_chart_posts_the_caption_once(
+    sqlite_store, stand_in
+):
+    """Found: a WeCom chart is two posts (caption, image); when the image was rate limited, the
+    retry posted the caption again."""
+    await seed_people(sqlite_store)
+    robot, chat_id = await _linked(sqlite_store, stand_in, "wecom", rate_limit_after=1)
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 64
+    message = RenderedMessage(
+        "【季度通报】城关镇",
+        attachment={"kind": "photo", "data": png, "filename": "chart.png"},
+        outbox_id=41,
+    )
+    robots = Robots(sqlite_store, key=KEY, retry_after=0.3)
+    try:
+        wecom = robots.messengers()["wecom"]
+        with pytest.raises(DeliveryError) as refused:
+            await wecom.send(chat_id, message)
+        assert refused.value.retry_after == 0.3
+        await wecom.send(chat_id, message)  # the worker's retry of the same row
+    finally:
+        await robots.close()
+    kinds = [r.body["msgtype"] for r in robot.received]
+    assert kinds == ["markdown", "image"]  # the caption once, then the chart

@@ -122,6 +122,9 @@ class Robot:
     rate_limit_next: int = 0
     #: answer the next n requests with an HTTP 502 and an HTML page, as a broken gateway does
     server_error_next: int = 0
+    #: answer "rate limited" once, to the request after this many more were accepted (a limit
+    #: hit in the middle of a message of several posts); 0: never
+    rate_limit_after: int = 0
     received: list[Received] = field(default_factory=list)
     refused: list[Received] = field(default_factory=list)
     times: deque = field(default_factory=deque)
@@ -195,7 +198,9 @@ class RobotStandIn:
 
     # -- robots --------------------------------------------------------------------------------
 
-    def add(self, kind: str, *, secret: str = "", rate_limit_next: int = 0) -> Robot:
+    def add(
+        self, kind: str, *, secret: str = "", rate_limit_next: int = 0, rate_limit_after: int = 0
+    ) -> Robot:
         """Make a robot of ``kind``; return it (its ``webhook`` is what the office pastes)."""
         robot = Robot(
             kind=kind,
@@ -203,6 +208,7 @@ class RobotStandIn:
             secret=secret,
             base=self.url,
             rate_limit_next=rate_limit_next,
+            rate_limit_after=rate_limit_after + 1 if rate_limit_after else 0,
         )
         with self._lock:
             self.robots[(kind, robot.token)] = robot
@@ -254,6 +260,10 @@ class RobotStandIn:
         if robot.rate_limit_next > 0:
             robot.rate_limit_next -= 1
             return TOO_FAST[kind]
+        if robot.rate_limit_after > 0:
+            robot.rate_limit_after -= 1
+            if robot.rate_limit_after == 0:
+                return TOO_FAST[kind]
         longest = max(w for w, _ in LIMITS[kind])
         while robot.times and robot.times[0] <= now - longest:
             robot.times.popleft()
