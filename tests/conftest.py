@@ -185,3 +185,18 @@ async def sms_for(store: Store, member_ids: list[int]) -> None:
         await s.exec(
             update(Member).where(col(Member.id).in_(member_ids)).values(channel=Channel.SMS)
         )
+
+
+def another_writer_can_write(path: str) -> bool:
+    """Return whether a second SQLite writer gets the lock now (``BEGIN IMMEDIATE``)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")  # another writer: a member reporting meanwhile
+        conn.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()

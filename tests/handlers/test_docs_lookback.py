@@ -8,7 +8,6 @@ ledger (/ledger), attachment 4, attachment 5 and the spot check are compared wit
 from __future__ import annotations
 
 import io
-import sqlite3
 from datetime import date
 
 import openpyxl
@@ -20,7 +19,7 @@ from models.lookback import LookBack, LookBackState
 from reports.service import Reports
 from templates import catalog
 from tests.chat import SECRETARY, ChatBot
-from tests.conftest import seed_people
+from tests.conftest import another_writer_can_write, seed_people
 from tests.reports.conftest import NOW, TODAY, build_records
 
 OFFICE = "5"
@@ -157,15 +156,7 @@ class Probe(Reports):
         self.could_write: list[bool] = []
 
     async def export(self, session, *args, **kwargs):
-        conn = sqlite3.connect(self.path, timeout=0.2, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")  # another writer: a member reporting meanwhile
-            conn.execute("ROLLBACK")
-            self.could_write.append(True)
-        except sqlite3.OperationalError:
-            self.could_write.append(False)
-        finally:
-            conn.close()
+        self.could_write.append(another_writer_can_write(self.path))
         return await super().export(session, *args, **kwargs)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import sqlite3
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,7 @@ from models import Account, GroupLink, Outbox
 from models.callbacks import CallbackCodec
 from reminders.jobs import Jobs
 from reports.service import Reports
-from tests.conftest import RecordingMessenger
+from tests.conftest import RecordingMessenger, another_writer_can_write
 from tests.reports.conftest import build_records
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -72,15 +71,7 @@ class WritingProbe(Reports):
         self.could_write: list[bool] = []
 
     async def charts(self, session, *args, **kwargs):
-        conn = sqlite3.connect(self.path, timeout=0.2, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")  # another writer: a member reporting meanwhile
-            conn.execute("ROLLBACK")
-            self.could_write.append(True)
-        except sqlite3.OperationalError:
-            self.could_write.append(False)
-        finally:
-            conn.close()
+        self.could_write.append(another_writer_can_write(self.path))
         return await super().charts(session, *args, **kwargs)
 
 
