@@ -62,13 +62,12 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot import updates
-from bot.delivery import DeliveryError, RenderedMenu, RenderedMessage, shorten_text, split_text
+from bot.delivery import DeliveryError, RenderedMenu, RenderedMessage, shorten_text
 from bot.outbox import OutboxWorker
 from bot.runtime import serve_core
 from bot.settings import PUBLIC_API, Settings
 from bot.updates import (
     ALLOWED_UPDATES,
-    CAPTION_LIMIT,
     PLATFORM,
     POLL_QUESTION_LIMIT,
     POLL_TIMEOUT,
@@ -77,6 +76,7 @@ from bot.updates import (
     WEBHOOK_DEADLINE,
     UpdatePoller,
     check_webhook_settings,
+    posts_of,
     webhook_path,
 )
 from handlers.core import Core, StoreUnavailable
@@ -232,31 +232,13 @@ class PtbMessenger:
                 is_anonymous=message.poll.anonymous,
             )
             return f"{sent.message_id}:{sent.poll.id}" if sent.poll else str(sent.message_id)
-        inline = _inline_markup(message)
-        keyboard = _keyboard_markup(message)
-        attachment = message.attachment
-        text = message.text
-        if attachment and len(text) <= CAPTION_LIMIT:
-            sent = await self._send_file(chat, attachment, text, inline or keyboard)
-            return str(sent.message_id)
-        if inline and len(text) > TEXT_LIMIT:
-            # a card: its buttons and its later edits belong to one message
-            log.warning("a message with buttons was %d characters; shortened", len(text))
-            text = shorten_text(text, TEXT_LIMIT)
-        parts = split_text(text, TEXT_LIMIT) if text else []
         last_id: str | None = None
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if last and not attachment:
-                # one reply_markup per message: inline buttons win; a keyboard then rides on
-                # the first part (or is dropped when there is only one)
-                markup = inline or (keyboard if len(parts) == 1 else None)
+        attachment = message.attachment
+        for post in posts_of(message, _inline_markup(message), _keyboard_markup(message)):
+            if post.file:
+                sent = await self._send_file(chat, attachment, post.text, post.markup)
             else:
-                markup = keyboard if i == 0 else None
-            sent = await self.bot.send_message(chat, part, reply_markup=markup)
-            last_id = str(sent.message_id)
-        if attachment:
-            sent = await self._send_file(chat, attachment, None, inline)
+                sent = await self.bot.send_message(chat, post.text, reply_markup=post.markup)
             last_id = str(sent.message_id)
         return last_id
 

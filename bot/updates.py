@@ -23,6 +23,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from bot.delivery import shorten_text, split_text
 from campaign.db import is_unavailable
 from handlers.core import StoreUnavailable
 from handlers.events import (
@@ -509,3 +510,42 @@ class UpdatePoller:
                 await task
             raise Stopped
         return task.result()
+
+
+@dataclasses.dataclass(frozen=True)
+class Post:
+    """One Bot API call of a message: a text part, or the file (with its caption, if any)."""
+
+    text: str | None
+    markup: Any
+    file: bool = False
+
+
+def posts_of(message: Any, inline: Any, keyboard: Any) -> list[Post]:
+    """Return the calls that carry a rendered message, in order, for either runtime.
+
+    A file whose caption fits goes alone with the text as caption. Otherwise the text goes in
+    parts of at most 4096 characters (a message with buttons is shortened instead: its buttons
+    and later edits belong to one message), then the file. One markup per message: inline
+    buttons ride on the last part (or on the file after the text), a keyboard on the first part.
+    """
+    attachment = message.attachment
+    text = message.text
+    if attachment and len(text) <= CAPTION_LIMIT:
+        return [Post(text, inline or keyboard, file=True)]
+    if inline and len(text) > TEXT_LIMIT:
+        log.warning("a message with buttons was %d characters; shortened", len(text))
+        text = shorten_text(text, TEXT_LIMIT)
+    parts = split_text(text, TEXT_LIMIT) if text else []
+    posts = []
+    for i, part in enumerate(parts):
+        if i == len(parts) - 1 and not attachment:
+            # inline buttons win; a keyboard then rides on the first part (or is dropped when
+            # there is only one)
+            markup = inline or (keyboard if len(parts) == 1 else None)
+        else:
+            markup = keyboard if i == 0 else None
+        posts.append(Post(part, markup))
+    if attachment:
+        posts.append(Post(None, inline, file=True))
+    return posts
