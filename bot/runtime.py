@@ -14,7 +14,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.compose import build_services
 from bot.delivery import Messenger
@@ -113,3 +113,24 @@ async def serve_core(
 def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
     log.info("received %s, shutting down", sig.name)
     stop.set()
+
+
+async def retrying(
+    what: str,
+    call: Callable[[], Awaitable[Any]],
+    *,
+    fatal: type[BaseException],
+    attempts: int = 5,
+) -> Any:
+    """Call the Bot API at start-up, retrying with backoff; ``fatal`` (a refused token) is not."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except fatal:
+            raise
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            log.warning("%s failed (%r); retrying", what, exc)
+            await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
+    return None

@@ -70,7 +70,7 @@ from bot.delivery import (
     shorten_text,
 )
 from bot.outbox import OutboxWorker
-from bot.runtime import serve_core
+from bot.runtime import retrying, serve_core
 from bot.settings import PUBLIC_API, Settings
 from bot.updates import (
     ALLOWED_UPDATES,
@@ -489,18 +489,8 @@ class _SecretCheckingHandler(SimpleRequestHandler):
         return web.Response(body=self._build_response_writer(bot=bot, result=result))
 
 
-async def _retrying(what: str, call: Callable[[], Awaitable[Any]], attempts: int = 5) -> Any:
-    for attempt in range(1, attempts + 1):
-        try:
-            return await call()
-        except TelegramUnauthorizedError:
-            raise
-        except Exception as exc:
-            if attempt == attempts:
-                raise
-            log.warning("%s failed (%r); retrying", what, exc)
-            await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
-    return None
+async def _retrying(what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    return await retrying(what, call, fatal=TelegramUnauthorizedError)
 
 
 async def run_bot(

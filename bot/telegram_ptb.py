@@ -64,7 +64,7 @@ from telegram.request import HTTPXRequest
 from bot import updates
 from bot.delivery import DeliveryError, RenderedMenu, RenderedMessage, shorten_text
 from bot.outbox import OutboxWorker
-from bot.runtime import serve_core
+from bot.runtime import retrying, serve_core
 from bot.settings import PUBLIC_API, Settings
 from bot.updates import (
     ALLOWED_UPDATES,
@@ -428,18 +428,8 @@ def make_bot(settings: Settings) -> Bot:
     )
 
 
-async def _retrying(what: str, call: Callable[[], Awaitable[Any]], attempts: int = 5) -> Any:
-    for attempt in range(1, attempts + 1):
-        try:
-            return await call()
-        except InvalidToken:
-            raise
-        except Exception as exc:
-            if attempt == attempts:
-                raise
-            log.warning("%s failed (%r); retrying", what, exc)
-            await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
-    return None
+async def _retrying(what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    return await retrying(what, call, fatal=InvalidToken)
 
 
 async def run_bot(
